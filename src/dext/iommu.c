@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "dext/iommu.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One live mapping. Sorted by bus in iommu.maps; never overlapping. */
+struct mapping {
+    uint64_t bus;
+    uint64_t len;
+    uint8_t *host;
+    uint64_t gran_first; /* aperture granules held (gran_count 0: none) */
+    uint64_t gran_count;
+};
+
+struct iommu {
+    struct iommu_config cfg;
+    pthread_rwlock_t lock; /* guards everything below; rw shared, map/unmap exclusive */
+    struct mapping *maps;
+    size_t nmaps, cap;
+    uint64_t *bitmap; /* one bit per aperture granule; 1 = allocated */
+    uint64_t ngran;
+    uint64_t hint; /* next-fit start */
+    uint64_t bytes;
+    uint64_t aperture_used;
+    uint64_t faults; /* atomic: counted under the shared lock */
+};
+
+#define GRAN ((uint64_t)DEXT_DART_GRANULE)
+
+int iommu_create(const struct iommu_config *cfg, struct iommu **out)
+{
+    struct iommu *io;
+
+    if (cfg->aperture_size == 0 || cfg->aperture_size % GRAN != 0 ||
+        cfg->aperture_base % GRAN != 0 || cfg->aperture_base + cfg->aperture_size < cfg->aperture_base) {
+        return -EINVAL;
+    }
+    io = calloc(1, sizeof(*io));
+    if (!io) {
+        return -ENOMEM;
+    }
+    io->cfg = *cfg;
+    io->ngran = cfg->aperture_size / GRAN;
+    io->bitmap = calloc((io->ngran + 63) / 64, sizeof(uint64_t));
+    if (!io->bitmap) {
+        free(io);
+        return -ENOMEM;
+    }
+    pthread_rwlock_init(&io->lock, NULL);
+    *out = io;
+    return 0;
+}
+
+void iommu_destroy(struct iommu *io)
+{
+    if (!io) {
+        return;
+    }
+    pthread_rwlock_destroy(&io->lock);
+    free(io->bitmap);
+    free(io->maps);
+    free(io);
+}
+
+enum dext_iommu_mode iommu_mode(const struct iommu *io)
+{
+    return io->cfg.mode;
+}
+
+/* Index of the first mapping with bus > addr. */
+static size_t upper_bound(const struct iommu *io, uint64_t addr)
+{
+    size_t lo = 0, hi = io->nmaps;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (io->maps[mid].bus <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static bool overlaps_neighbours(const struct iommu *io, size_t pos, uint64_t bus, uint64_t len)
+{
+    if (pos > 0) {
+        const struct mapping *p = &io->maps[pos - 1];
+
+        if (p->bus + p->len > bus) {
+            return true;
+        }
+    }
+    return pos < io->nmaps && io->maps[pos].bus < bus + len;
+}
+
+static int insert_mapping(struct iommu *io, const struct mapping *m)
+{
+    size_t pos = upper_bound(io, m->bus);
+
+    if (overlaps_neighbours(io, pos, m->bus, m->len)) {
+        return -EEXIST;
+    }
+    if (io->nmaps == io->cap) {
+        size_t ncap = io->cap ? io->cap * 2 : 64;
+        struct mapping *n = realloc(io->maps, ncap * sizeof(*n));
+
+        if (!n) {
+            return -ENOMEM;
+        }
+        io->maps = n;
+        io->cap = ncap;
+    }
+    memmove(&io->maps[pos + 1], &io->maps[pos], (io->nmaps - pos) * sizeof(*m));
+    io->maps[pos] = *m;
+    io->nmaps++;
+    io->bytes += m->len;
+    return 0;
+}
+
+static bool range_ok(uint64_t start, uint64_t len)
+{
+    return len != 0 && start + len > start;
+}
+
+int iommu_map_at(struct iommu *io, uint64_t bus, void *host, uint64_t len)
+{
+    struct mapping m = {.bus = bus, .len = len, .host = host};
+    int ret;
+
+    if (io->cfg.mode != DEXT_IOMMU_IDENTITY) {
+        return -EPERM;
+    }
+    if (!range_ok(bus, len) || !host) {
+        return -EINVAL;
+    }
+    pthread_rwlock_wrlock(&io->lock);
+    ret = insert_mapping(io, &m);
+    pthread_rwlock_unlock(&io->lock);
+    return ret;
+}
+
+static bool bit_test(const uint64_t *bm, uint64_t i)
+{
+    return (bm[i / 64] >> (i % 64)) & 1u;
+}
+
+static void bits_assign(uint64_t *bm, uint64_t first, uint64_t n, bool set)
+{
+    for (uint64_t i = first; i < first + n; i++) {
+        if (set) {
+            bm[i / 64] |= 1ull << (i % 64);
+        } else {
+            bm[i / 64] &= ~(1ull << (i % 64));
+        }
+    }
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* First run of n free granules in [start, end) aligned to `align` granules. */
+static bool find_run(const struct iommu *io, uint64_t start, uint64_t end, uint64_t n,
+                     uint64_t align, uint64_t *found)
+{
+    uint64_t i = round_up(start, align);
+
+    while (i + n <= end) {
+        uint64_t j;
+
+        if (i % 64 == 0 && io->bitmap[i / 64] == ~0ull) {
+            i = round_up(i + 64, align);
+            continue;
+        }
+        for (j = 0; j < n && !bit_test(io->bitmap, i + j); j++) {
+        }
+        if (j == n) {
+            *found = i;
+            return true;
+        }
+        i = round_up(i + j + 1, align);
+    }
+    return false;
+}
+
+static int alloc_granules(struct iommu *io, uint64_t n, uint64_t align, uint64_t *first)
+{
+    if (n > io->ngran) {
+        return -ENOSPC;
+    }
+    if (!find_run(io, io->hint, io->ngran, n, align, first) &&
+        !find_run(io, 0, io->ngran, n, align, first)) {
+        return -ENOSPC;
+    }
+    bits_assign(io->bitmap, *first, n, true);
+    io->hint = *first + n;
+    io->aperture_used += n * GRAN;
+    return 0;
+}
+
+int iommu_map_alloc(struct iommu *io, void *host, uint64_t len, uint64_t align,
+                    uint64_t *bus)
+{
+    uint64_t off = (uintptr_t)host % GRAN;
+    uint64_t agran = align > GRAN ? align / GRAN : 1;
+    struct mapping m = {.len = len, .host = host};
+    int ret;
+
+    if (!range_ok(off, len) || !host || (align & (align - 1)) != 0) {
+        return -EINVAL;
+    }
+    if (len > io->cfg.aperture_size) {
+        return -ENOSPC;
+    }
+    m.gran_count = round_up(off + len, GRAN) / GRAN;
+    pthread_rwlock_wrlock(&io->lock);
+    if (io->cfg.max_mappings && io->nmaps >= io->cfg.max_mappings) {
+        ret = -ENOSPC;
+        goto out_unlock;
+    }
+    ret = alloc_granules(io, m.gran_count, agran, &m.gran_first);
+    if (ret < 0) {
+        goto out_unlock;
+    }
+    m.bus = io->cfg.aperture_base + m.gran_first * GRAN + off;
+    ret = insert_mapping(io, &m);
+    if (ret < 0) {
+        bits_assign(io->bitmap, m.gran_first, m.gran_count, false);
+        io->aperture_used -= m.gran_count * GRAN;
+        goto out_unlock;
+    }
+    *bus = m.bus;
+out_unlock:
+    pthread_rwlock_unlock(&io->lock);
+    return ret;
+}
+
+int iommu_unmap(struct iommu *io, uint64_t bus)
+{
+    size_t pos;
+    struct mapping *m;
+    int ret = -ENOENT;
+
+    pthread_rwlock_wrlock(&io->lock);
+    pos = upper_bound(io, bus);
+    if (pos == 0 || io->maps[pos - 1].bus != bus) {
+        goto out_unlock;
+    }
+    m = &io->maps[pos - 1];
+    if (m->gran_count) {
+        bits_assign(io->bitmap, m->gran_first, m->gran_count, false);
+        io->aperture_used -= m->gran_count * GRAN;
+        if (m->gran_first < io->hint) {
+            io->hint = m->gran_first;
+        }
+    }
+    io->bytes -= m->len;
+    memmove(m, m + 1, (io->nmaps - pos) * sizeof(*m));
+    io->nmaps--;
+    ret = 0;
+out_unlock:
+    pthread_rwlock_unlock(&io->lock);
+    return ret;
+}
+
+/* Mapping containing addr, or NULL. Caller holds the lock. */
+static const struct mapping *lookup(const struct iommu *io, uint64_t addr)
+{
+    size_t pos = upper_bound(io, addr);
+    const struct mapping *m;
+
+    if (pos == 0) {
+        return NULL;
+    }
+    m = &io->maps[pos - 1];
+    return addr - m->bus < m->len ? m : NULL;
+}
+
+/* Walk [bus, bus+len) over adjacent mappings; copy only when buf != NULL. */
+static bool walk(const struct iommu *io, uint64_t bus, uint8_t *buf, size_t len,
+                 enum vdx_dma_dir dir)
+{
+    while (len > 0) {
+        const struct mapping *m = lookup(io, bus);
+        uint64_t off, n;
+
+        if (!m) {
+            return false;
+        }
+        off = bus - m->bus;
+        n = m->len - off < len ? m->len - off : len;
+        if (buf && dir == VDX_DMA_TO_DEVICE) {
+            memcpy(buf, m->host + off, n);
+        } else if (buf) {
+            memcpy(m->host + off, buf, n);
+        }
+        bus += n;
+        len -= n;
+        buf = buf ? buf + n : NULL;
+    }
+    return true;
+}
+
+int iommu_rw(struct iommu *io, uint64_t bus, void *buf, size_t len, enum vdx_dma_dir dir)
+{
+    int ret = 0;
+
+    if (len == 0) {
+        return 0;
+    }
+    pthread_rwlock_rdlock(&io->lock);
+    if (bus + len < bus || !walk(io, bus, NULL, len, dir)) {
+        __atomic_add_fetch(&io->faults, 1, __ATOMIC_RELAXED);
+        ret = -EFAULT;
+    } else {
+        walk(io, bus, buf, len, dir);
+    }
+    pthread_rwlock_unlock(&io->lock);
+    return ret;
+}
+
+void iommu_get_stats(struct iommu *io, struct iommu_stats *st)
+{
+    pthread_rwlock_rdlock(&io->lock);
+    st->mappings = io->nmaps;
+    st->bytes = io->bytes;
+    st->aperture_used = io->aperture_used;
+    st->faults = __atomic_load_n(&io->faults, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&io->lock);
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Linux implementation of platform.h: eventfd and memfd. */
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int vdx_event_create(void)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int vdx_event_signal(int fd)
+{
+    uint64_t one = 1;
+
+    for (;;) {
+        if (write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one)) {
+            return 0;
+        }
+        if (errno == EAGAIN) {
+            return 0; /* counter saturated: it is readable anyway */
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+int64_t vdx_event_drain(int fd)
+{
+    uint64_t count;
+
+    for (;;) {
+        if (read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count)) {
+            return (int64_t)count;
+        }
+        if (errno == EAGAIN) {
+            return 0;
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+int vdx_shm_create(const char *name, size_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    if (ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int err = -errno;
+
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+int vdx_shm_check(int fd, uint64_t offset, uint64_t size)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+
+    if (seals < 0) {
+        return errno == EINVAL ? -EPERM : -errno;
+    }
+    if (!(seals & F_SEAL_SHRINK)) {
+        return -EPERM;
+    }
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    if (offset + size < offset || offset + size > (uint64_t)st.st_size) {
+        return -ERANGE;
+    }
+    return 0;
+}
+
+void *vdx_shm_map(int fd, uint64_t offset, size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void vdx_shm_unmap(void *addr, size_t size)
+{
+    if (addr) {
+        munmap(addr, size);
+    }
+}
+
+size_t vdx_page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+
+    return ps > 0 ? (size_t)ps : 4096u;
+}
