@@ -602,7 +602,7 @@ static dext_status sel_allocate_dma_buffer(struct dext_uc *uc, const uint64_t *i
 {
     struct dext_dev *dev = uc->dev;
     uint64_t size = in[0], align = in[1] ? in[1] : DEXT_DMA_BUFFER_DEFAULT_ALIGN;
-    struct dma_buffer *b;
+    struct dma_buffer *b = NULL;
     int ret;
 
     (void)room;
