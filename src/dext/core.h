@@ -77,7 +77,9 @@ struct dext_uc *dext_uc_open(struct dext_dev *dev, dext_notify_fn notify, void *
 
 /*
  * Close a user client (the seed's user-client Stop): releases its interrupts,
- * DMA regions, DMA buffer and claim, in that order. NULL ok.
+ * DMA regions, DMA buffer and claim, in that order. Once it returns, the
+ * client's notify callback is never called again, so its opaque may be freed.
+ * NULL ok.
  */
 void dext_uc_close(struct dext_uc *uc);
 

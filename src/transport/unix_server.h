@@ -37,7 +37,8 @@ struct vdx_unix_server_opts {
 };
 
 /*
- * Create the runtime dir if needed, bind and listen. Refuses (-EADDRINUSE) when
+ * Create the runtime dir if needed, bind and listen. `d` must outlive the
+ * server: destroy the server before the dext. (Linux: epoll, SO_PEERCRED.) Refuses (-EADDRINUSE) when
  * another daemon answers on the socket; removes a stale socket file.
  * Returns 0 and *out, or -errno (message logged).
  */
