@@ -3,11 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <search.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One live mapping. Sorted by bus in iommu.maps; never overlapping. */
+/* One live mapping. Kept in a balanced tree ordered by bus address. */
 struct mapping {
     uint64_t bus;
     uint64_t len;
@@ -19,8 +20,8 @@ struct mapping {
 struct iommu {
     struct iommu_config cfg;
     pthread_rwlock_t lock; /* guards everything below; rw shared, map/unmap exclusive */
-    struct mapping *maps;
-    size_t nmaps, cap;
+    void *tree;            /* tsearch(3) root of struct mapping, never overlapping */
+    size_t nmaps;
     uint64_t *bitmap; /* one bit per aperture granule; 1 = allocated */
     uint64_t ngran;
     uint64_t hint; /* next-fit start */
@@ -30,6 +31,8 @@ struct iommu {
 };
 
 #define GRAN ((uint64_t)DEXT_DART_GRANULE)
+
+static int cmp_range(const void *a, const void *b);
 
 int iommu_create(const struct iommu_config *cfg, struct iommu **out)
 {
@@ -60,9 +63,14 @@ void iommu_destroy(struct iommu *io)
     if (!io) {
         return;
     }
+    while (io->tree) {
+        struct mapping *m = *(struct mapping **)io->tree;
+
+        tdelete(m, &io->tree, cmp_range);
+        free(m);
+    }
     pthread_rwlock_destroy(&io->lock);
     free(io->bitmap);
-    free(io->maps);
     free(io);
 }
 
@@ -71,54 +79,39 @@ enum dext_iommu_mode iommu_mode(const struct iommu *io)
     return io->cfg.mode;
 }
 
-/* Index of the first mapping with bus > addr. */
-static size_t upper_bound(const struct iommu *io, uint64_t addr)
+/*
+ * Order of two ranges; overlapping ranges compare equal, so a lookup with a
+ * one-byte probe finds the mapping containing it, and an insert that returns
+ * another node than ours has found an overlap. Ranges never wrap (range_ok).
+ */
+static int cmp_range(const void *a, const void *b)
 {
-    size_t lo = 0, hi = io->nmaps;
+    const struct mapping *x = a, *y = b;
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (io->maps[mid].bus <= addr) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    if (x->bus + (x->len - 1) < y->bus) {
+        return -1;
     }
-    return lo;
+    if (y->bus + (y->len - 1) < x->bus) {
+        return 1;
+    }
+    return 0;
 }
 
-static bool overlaps_neighbours(const struct iommu *io, size_t pos, uint64_t bus, uint64_t len)
-{
-    if (pos > 0) {
-        const struct mapping *p = &io->maps[pos - 1];
-
-        if (p->bus + p->len > bus) {
-            return true;
-        }
-    }
-    return pos < io->nmaps && io->maps[pos].bus < bus + len;
-}
-
+/* Insert a copy of *m. Caller holds the write lock. */
 static int insert_mapping(struct iommu *io, const struct mapping *m)
 {
-    size_t pos = upper_bound(io, m->bus);
+    struct mapping *n = malloc(sizeof(*n));
+    void *slot;
 
-    if (overlaps_neighbours(io, pos, m->bus, m->len)) {
-        return -EEXIST;
+    if (!n) {
+        return -ENOMEM;
     }
-    if (io->nmaps == io->cap) {
-        size_t ncap = io->cap ? io->cap * 2 : 64;
-        struct mapping *n = realloc(io->maps, ncap * sizeof(*n));
-
-        if (!n) {
-            return -ENOMEM;
-        }
-        io->maps = n;
-        io->cap = ncap;
+    *n = *m;
+    slot = tsearch(n, &io->tree, cmp_range);
+    if (!slot || *(struct mapping **)slot != n) {
+        free(n);
+        return slot ? -EEXIST : -ENOMEM;
     }
-    memmove(&io->maps[pos + 1], &io->maps[pos], (io->nmaps - pos) * sizeof(*m));
-    io->maps[pos] = *m;
     io->nmaps++;
     io->bytes += m->len;
     return 0;
@@ -243,18 +236,26 @@ out_unlock:
     return ret;
 }
 
+/* Mapping containing addr, or NULL. Caller holds the lock. */
+static struct mapping *lookup(const struct iommu *io, uint64_t addr)
+{
+    struct mapping probe = {.bus = addr, .len = 1};
+    void *slot = tfind(&probe, &io->tree, cmp_range);
+
+    return slot ? *(struct mapping **)slot : NULL;
+}
+
 int iommu_unmap(struct iommu *io, uint64_t bus)
 {
-    size_t pos;
     struct mapping *m;
     int ret = -ENOENT;
 
     pthread_rwlock_wrlock(&io->lock);
-    pos = upper_bound(io, bus);
-    if (pos == 0 || io->maps[pos - 1].bus != bus) {
+    m = lookup(io, bus);
+    if (!m || m->bus != bus) {
         goto out_unlock;
     }
-    m = &io->maps[pos - 1];
+    tdelete(m, &io->tree, cmp_range);
     if (m->gran_count) {
         bits_assign(io->bitmap, m->gran_first, m->gran_count, false);
         io->aperture_used -= m->gran_count * GRAN;
@@ -263,25 +264,12 @@ int iommu_unmap(struct iommu *io, uint64_t bus)
         }
     }
     io->bytes -= m->len;
-    memmove(m, m + 1, (io->nmaps - pos) * sizeof(*m));
     io->nmaps--;
+    free(m);
     ret = 0;
 out_unlock:
     pthread_rwlock_unlock(&io->lock);
     return ret;
-}
-
-/* Mapping containing addr, or NULL. Caller holds the lock. */
-static const struct mapping *lookup(const struct iommu *io, uint64_t addr)
-{
-    size_t pos = upper_bound(io, addr);
-    const struct mapping *m;
-
-    if (pos == 0) {
-        return NULL;
-    }
-    m = &io->maps[pos - 1];
-    return addr - m->bus < m->len ? m : NULL;
 }
 
 /* Walk [bus, bus+len) over adjacent mappings; copy only when buf != NULL. */

@@ -10,7 +10,8 @@
  * Both modes also allocate from the aperture when the dext itself needs a bus
  * address (the DMA buffer of selector 3): iommu_map_alloc().
  *
- * Lookups are a binary search over a sorted array of mappings.
+ * Mappings live in a balanced tree (tsearch(3)): map, unmap and lookup are
+ * O(log n), so tearing down 65,536 mappings is not quadratic.
  * Locking: an rwlock inside. iommu_rw() holds it shared for the whole copy,
  * map/unmap hold it exclusive, so an unmap waits for in-flight DMA.
  * Errors: 0 or -errno.

@@ -173,6 +173,45 @@ static void bad_configs(void **state)
     assert_int_equal(iommu_create(&cfg, &io), -EINVAL);
 }
 
+/* Regression: teardown of many mappings in arbitrary order was quadratic. The
+ * tree must stay consistent under random churn: checked against a model. */
+static void random_churn_matches_model(void **state)
+{
+    enum { SLOTS = 4096 };
+    struct iommu *io = make(DEXT_IOMMU_IDENTITY, 16 * G, 0);
+    static uint8_t mem[SLOTS];
+    static bool live[SLOTS];
+    struct iommu_stats st;
+    size_t nlive = 0;
+
+    (void)state;
+    srand(11);
+    for (int i = 0; i < 100000; i++) {
+        unsigned k = (unsigned)rand() % SLOTS;
+        uint8_t v = 0;
+        /* Slot k maps one byte, mem[k], at bus k * 0x100. */
+        uint64_t bus = (uint64_t)k * 0x100;
+
+        if (live[k]) {
+            assert_int_equal(iommu_unmap(io, bus), 0);
+            nlive--;
+        } else {
+            assert_int_equal(iommu_map_at(io, bus, &mem[k], 1), 0);
+            nlive++;
+        }
+        live[k] = !live[k];
+        mem[k] = (uint8_t)k;
+        k = (unsigned)rand() % SLOTS;
+        assert_int_equal(iommu_rw(io, (uint64_t)k * 0x100, &v, 1, VDX_DMA_TO_DEVICE),
+                         live[k] ? 0 : -EFAULT);
+        assert_int_equal(iommu_rw(io, (uint64_t)k * 0x100 + 1, &v, 1, VDX_DMA_TO_DEVICE),
+                         -EFAULT);
+    }
+    iommu_get_stats(io, &st);
+    assert_int_equal(st.mappings, nlive);
+    iommu_destroy(io); /* frees what is still mapped */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +222,7 @@ int main(void)
         cmocka_unit_test(dart_aperture_exhaustion),
         cmocka_unit_test(dart_mapping_cap),
         cmocka_unit_test(bad_configs),
+        cmocka_unit_test(random_churn_matches_model),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
