@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Integration tests of the `vfio-dext` command: a real daemon over a real
+# socket, driven through the CLI exactly as a user would.
+#
+# Usage: test_cli.sh [VFIO_DEXT_BIN] [all|bench]
+#   all    (default) help, usage errors, no-daemon errors, daemon lifecycle,
+#          list-devices, status, probe over unix (identity and dart) and local
+#   bench  a short `bench dext --json` run that checks every key is there
+# Exit: 0 all passed, 1 something failed, 77 skipped (no binary).
+
+set -uo pipefail
+
+BIN=${1:-${VFIO_DEXT_BIN:-}}
+MODE=${2:-all}
+if [[ -z "$BIN" || ! -x "$BIN" ]]; then
+    echo "SKIP: no vfio-dext binary (pass its path or set VFIO_DEXT_BIN)"
+    exit 77
+fi
+
+TMP=$(mktemp -d /tmp/vfio-dext-cli-test.XXXXXX)
+DAEMON_PID=
+PASSED=0
+FAILED=0
+
+cleanup() {
+    if [[ -n "$DAEMON_PID" ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() {
+    PASSED=$((PASSED + 1))
+    echo "ok   $*"
+}
+
+not_ok() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL $*"
+    if [[ -s "$TMP/err" ]]; then
+        sed 's/^/     stderr: /' "$TMP/err" | head -20
+    fi
+    if [[ -s "$TMP/out" ]]; then
+        grep -v '^PASS' "$TMP/out" | sed 's/^/     stdout: /' | head -40
+    fi
+}
+
+# run EXPECTED_EXIT DESCRIPTION -- COMMAND...: stdout in $TMP/out, stderr in $TMP/err
+run() {
+    local want=$1 what=$2 rc
+    shift 3
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [[ $rc -eq $want ]]; then
+        ok "$what (exit $rc)"
+        return 0
+    fi
+    not_ok "$what: exit $rc, expected $want"
+    return 1
+}
+
+# expect_in FILE TEXT DESCRIPTION
+expect_in() {
+    if grep -qF -- "$2" "$1"; then
+        ok "$3"
+    else
+        not_ok "$3: '$2' not in $(basename "$1")"
+    fi
+}
+
+# A usage or reachability error is one line on stderr and nothing on stdout.
+expect_one_error_line() {
+    local lines
+    lines=$(wc -l <"$TMP/err")
+    if [[ $lines -eq 1 && ! -s "$TMP/out" ]]; then
+        ok "$1: one error line on stderr"
+    else
+        not_ok "$1: $lines stderr line(s), $(wc -c <"$TMP/out") stdout byte(s)"
+    fi
+}
+
+# start_daemon DIR ARGS...: background daemon, wait for its socket and ready line
+start_daemon() {
+    local dir=$1
+    shift
+    "$BIN" dext --runtime-dir "$dir" "$@" >"$TMP/daemon.out" 2>"$TMP/daemon.err" &
+    DAEMON_PID=$!
+    for _ in $(seq 1 200); do
+        if [[ -S "$dir/dext.sock" ]] && grep -q "serving" "$TMP/daemon.out"; then
+            ok "daemon ready: $(head -1 "$TMP/daemon.out")"
+            return 0
+        fi
+        if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05
+    done
+    FAILED=$((FAILED + 1))
+    echo "FAIL daemon did not become ready"
+    sed 's/^/     daemon: /' "$TMP/daemon.out" "$TMP/daemon.err"
+    return 1
+}
+
+# stop_daemon DIR: SIGTERM, expect exit 0 and the socket gone
+stop_daemon() {
+    local dir=$1 rc
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID"
+    rc=$?
+    DAEMON_PID=
+    if [[ $rc -eq 0 ]]; then
+        ok "daemon exits 0 on SIGTERM"
+    else
+        not_ok "daemon exit $rc on SIGTERM"
+        sed 's/^/     daemon: /' "$TMP/daemon.err" | head -20
+    fi
+    if [[ -e "$dir/dext.sock" ]]; then
+        not_ok "socket $dir/dext.sock left behind"
+    else
+        ok "socket removed on shutdown"
+    fi
+}
+
+# probe_ok DESCRIPTION ARGS...: exit 0 and a final "N passed, 0 failed"
+probe_ok() {
+    local what=$1
+    shift
+    if run 0 "$what" -- "$BIN" probe "$@"; then
+        if tail -1 "$TMP/out" | grep -Eq '^[0-9]+ passed, 0 failed$'; then
+            ok "$what: $(tail -1 "$TMP/out")"
+        else
+            not_ok "$what: last line is '$(tail -1 "$TMP/out")'"
+        fi
+    fi
+}
+
+test_help() {
+    run 0 "vfio-dext --help" -- "$BIN" --help
+    expect_in "$TMP/out" "list-devices" "tool help lists the commands"
+    for cmd in dext list-devices status probe bench; do
+        run 0 "vfio-dext $cmd --help" -- "$BIN" "$cmd" --help
+        expect_in "$TMP/out" "Usage: vfio-dext $cmd" "$cmd --help shows its usage"
+    done
+}
+
+test_usage_errors() {
+    local -a cases=(
+        ""
+        "frobnicate"
+        "dext"
+        "dext --device sim:testdev --iommu bogus"
+        "dext --device sim:testdev --allow-uid nobody"
+        "dext --device sim:testdev extra"
+        "list-devices --bogus"
+        "list-devices --dext"
+        "list-devices --dext tcp:1.2.3.4"
+        "status extra"
+        "probe"
+        "probe 0000:00:01.0 --dext unix --local sim:testdev"
+        "probe not-a-bdf --local sim:testdev"
+        "probe 0000:00:01.0 --iommu dart"
+        "bench"
+        "bench other"
+        "bench dext --iterations 0"
+    )
+    local c
+    for c in "${cases[@]}"; do
+        # shellcheck disable=SC2086
+        run 2 "usage error: vfio-dext $c" -- "$BIN" $c
+        expect_one_error_line "vfio-dext $c"
+    done
+}
+
+test_no_daemon() {
+    local dir="$TMP/nobody-home"
+    run 3 "status with no daemon" -- "$BIN" status --dext "unix:$dir"
+    expect_in "$TMP/err" "no dext is running at $dir" "status names the dir"
+    expect_in "$TMP/err" "vfio-dext dext --device sim:testdev" "status says how to start one"
+    expect_one_error_line "status with no daemon"
+    run 3 "list-devices with no daemon" -- "$BIN" list-devices --dext "unix:$dir"
+    run 3 "probe with no daemon" -- "$BIN" probe 0000:00:01.0 --dext "unix:$dir"
+}
+
+test_identity_daemon() {
+    local dir="$TMP/rt" want
+    want='{"devices":[{"bdf":"0000:00:01.0","vendor":"0x7e57","device":"0xde01","class":"0xff0000","claimed":false}]}'
+    start_daemon "$dir" --device sim:testdev || return
+    run 0 "list-devices --json" -- "$BIN" list-devices --dext "unix:$dir" --json
+    if [[ "$(cat "$TMP/out")" == "$want" ]]; then
+        ok "list-devices --json is exactly the documented JSON"
+    else
+        not_ok "list-devices --json: got $(cat "$TMP/out")"
+    fi
+    run 0 "list-devices (table)" -- "$BIN" list-devices --dext "unix:$dir"
+    expect_in "$TMP/out" "0000:00:01.0  0x7e57 0xde01 0xff0000 no" "table row of the device"
+    run 0 "status --json" -- "$BIN" status --dext "unix:$dir" --json
+    expect_in "$TMP/out" '"devices"' "status JSON has devices"
+    expect_in "$TMP/out" '0000:00:01.0' "status JSON names the device"
+    run 0 "status (readable)" -- "$BIN" status --dext "unix:$dir"
+    expect_in "$TMP/out" "dext: running at $dir" "status says it is running"
+    expect_in "$TMP/out" "device 0000:00:01.0" "status shows the device"
+    probe_ok "probe over unix (identity)" 0000:00:01.0 --dext "unix:$dir"
+    run 0 "probe --json" -- "$BIN" probe 0000:00:01.0 --dext "unix:$dir" --json
+    expect_in "$TMP/out" '"failed":0,' "probe JSON reports 0 failed"
+    expect_in "$TMP/out" '"selector":2,"name":"Terminate","result":"skip"' \
+        "probe JSON skips Terminate"
+    run 1 "probe of a device the dext does not own" -- \
+        "$BIN" probe 0000:00:09.0 --dext "unix:$dir"
+    expect_in "$TMP/err" "has no device 0000:00:09.0" "probe names the missing device"
+    run 1 "second daemon on the same runtime dir" -- \
+        "$BIN" dext --device sim:testdev --runtime-dir "$dir"
+    expect_in "$TMP/err" "already serving" "second daemon explains why"
+    run 0 "list-devices after the probes" -- "$BIN" list-devices --dext "unix:$dir" --json
+    expect_in "$TMP/out" '"claimed":false' "claims released when probes disconnect"
+    stop_daemon "$dir"
+    run 3 "status after the daemon stopped" -- "$BIN" status --dext "unix:$dir"
+}
+
+test_dart_daemon() {
+    local dir="$TMP/rt-dart"
+    start_daemon "$dir" --iommu dart --device sim:testdev \
+        --device sim:testdev,bdf=0000:00:02.0 || return
+    expect_in "$TMP/daemon.out" "serving 2 device(s)" "daemon serves two devices"
+    run 0 "list-devices, two devices" -- "$BIN" list-devices --dext "unix:$dir"
+    expect_in "$TMP/out" "0000:00:02.0" "second device listed"
+    probe_ok "probe over unix (dart), device 1" 0000:00:01.0 --dext "unix:$dir"
+    probe_ok "probe over unix (dart), device 2" 0000:00:02.0 --dext "unix:$dir"
+    stop_daemon "$dir"
+}
+
+test_local() {
+    probe_ok "probe --local (identity)" 0000:00:01.0 --local sim:testdev
+    probe_ok "probe --local (dart)" --local sim:testdev --iommu dart
+    run 1 "probe --local with a bad SPEC" -- "$BIN" probe --local sim:nosuchdevice
+    expect_one_error_line "probe --local with a bad SPEC"
+}
+
+test_bench_smoke() {
+    local key
+    run 0 "bench dext --json (short)" -- \
+        "$BIN" bench dext --json --iterations 200 --repetitions 1
+    for key in local_rtt_ns unix_rtt_ns raw_socket_rtt_ns unix_vs_raw_ratio \
+        dma_map_unmap_per_s_identity dma_map_unmap_per_s_dart irq_latency_ns_p50 \
+        irq_rate_per_s repetitions goal; do
+        expect_in "$TMP/out" "\"$key\":" "bench JSON has $key"
+    done
+}
+
+if [[ "$MODE" == bench ]]; then
+    test_bench_smoke
+else
+    test_help
+    test_usage_errors
+    test_no_daemon
+    test_identity_daemon
+    test_dart_daemon
+    test_local
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
