@@ -27,7 +27,7 @@ struct vdx_conn {
 
 struct vdx_notify {
     struct vdx_conn *conn;
-    int fd;
+    int fd; /* the wait end; the dext holds the signal end */
 };
 
 const char *vdx_status_str(dext_status st)
@@ -227,21 +227,29 @@ static dext_status settle(struct vdx_conn *conn, dext_status st)
     return st;
 }
 
+/* A selector call; caller holds conn->lock. */
+static dext_status call_locked(struct vdx_conn *conn, uint32_t sel, const uint64_t *in,
+                               uint32_t nin, uint64_t *out, uint32_t *nout)
+{
+    uint32_t none = 0;
+
+    if (!nout) {
+        nout = &none;
+    }
+    return conn->broken ? DEXT_E_NOT_ATTACHED
+                        : settle(conn, conn->ops->call(conn->t, sel, in, nin, out, nout));
+}
+
 dext_status vdx_call(struct vdx_conn *conn, uint32_t sel, const uint64_t *in, uint32_t nin,
                      uint64_t *out, uint32_t *nout)
 {
-    uint32_t none = 0;
     dext_status st;
 
     if (!conn) {
         return DEXT_E_BAD_ARGUMENT;
     }
-    if (!nout) {
-        nout = &none;
-    }
     pthread_mutex_lock(&conn->lock);
-    st = conn->broken ? DEXT_E_NOT_ATTACHED
-                      : settle(conn, conn->ops->call(conn->t, sel, in, nin, out, nout));
+    st = call_locked(conn, sel, in, nin, out, nout);
     pthread_mutex_unlock(&conn->lock);
     return st;
 }
@@ -283,22 +291,21 @@ dext_status vdx_terminate(struct vdx_conn *conn)
     return vdx_call(conn, DEXT_SEL_TERMINATE, NULL, 0, NULL, NULL);
 }
 
-/* Map memory type `type` (once per connection); caller holds no lock. */
-static dext_status map_type(struct vdx_conn *conn, uint32_t type, struct mapping *res,
-                            bool *wc)
+/* Map memory type `type` (once per connection); caller holds conn->lock. */
+static dext_status map_type_locked(struct vdx_conn *conn, uint32_t type, struct mapping *res,
+                                   bool *wc)
 {
     struct dext_mem mem;
     struct mapping *m = &conn->maps[type];
     dext_status st = DEXT_OK;
 
-    pthread_mutex_lock(&conn->lock);
     if (m->addr) {
         goto out_done;
     }
     st = conn->broken ? DEXT_E_NOT_ATTACHED
                       : settle(conn, conn->ops->copy_memory(conn->t, type, &mem));
     if (st != DEXT_OK) {
-        goto out_unlock;
+        return st;
     }
     if (mem.ptr) {
         *m = (struct mapping){mem.ptr, mem.size, false};
@@ -316,7 +323,16 @@ static dext_status map_type(struct vdx_conn *conn, uint32_t type, struct mapping
     }
 out_done:
     *res = *m;
-out_unlock:
+    return st;
+}
+
+static dext_status map_type(struct vdx_conn *conn, uint32_t type, struct mapping *res,
+                            bool *wc)
+{
+    dext_status st;
+
+    pthread_mutex_lock(&conn->lock);
+    st = map_type_locked(conn, type, res, wc);
     pthread_mutex_unlock(&conn->lock);
     return st;
 }
@@ -339,20 +355,22 @@ dext_status vdx_allocate_dma_buffer(struct vdx_conn *conn, uint64_t size, uint64
                                     uint64_t *bus_addr, uint64_t *bus_len, void **addr,
                                     uint64_t *mapped_size)
 {
-    uint64_t in[2] = {size, align}, out[6];
+    uint64_t in[2] = {size, align}, out[6] = {0};
+    uint32_t nout = 6;
     struct mapping m;
     dext_status st;
 
     if (!conn || !addr) {
         return DEXT_E_BAD_ARGUMENT;
     }
+    /* One critical section: another thread's buffer cannot slip in between. */
     pthread_mutex_lock(&conn->lock);
     unmap_type(conn, DEXT_MEM_DMA_BUFFER); /* selector 3 replaces the old buffer */
-    pthread_mutex_unlock(&conn->lock);
-    st = call_n(conn, DEXT_SEL_ALLOCATE_DMA_BUFFER, in, 2, out, 6);
+    st = call_locked(conn, DEXT_SEL_ALLOCATE_DMA_BUFFER, in, 2, out, &nout);
     if (st == DEXT_OK) {
-        st = map_type(conn, DEXT_MEM_DMA_BUFFER, &m, NULL);
+        st = map_type_locked(conn, DEXT_MEM_DMA_BUFFER, &m, NULL);
     }
+    pthread_mutex_unlock(&conn->lock);
     if (st != DEXT_OK) {
         return st;
     }
@@ -371,16 +389,20 @@ dext_status vdx_allocate_dma_buffer(struct vdx_conn *conn, uint64_t size, uint64
 
 dext_status vdx_free_dma_buffer(struct vdx_conn *conn, void *addr)
 {
-    dext_status st;
+    dext_status st = DEXT_OK;
 
     if (!conn) {
         return DEXT_E_BAD_ARGUMENT;
     }
-    st = unmap_checked(conn, DEXT_MEM_DMA_BUFFER, addr);
-    if (st != DEXT_OK) {
-        return st;
+    pthread_mutex_lock(&conn->lock);
+    if (!addr || conn->maps[DEXT_MEM_DMA_BUFFER].addr != addr) {
+        st = DEXT_E_BAD_ARGUMENT;
+    } else {
+        unmap_type(conn, DEXT_MEM_DMA_BUFFER);
+        st = call_locked(conn, DEXT_SEL_FREE_DMA_BUFFER, NULL, 0, NULL, NULL);
     }
-    return vdx_call(conn, DEXT_SEL_FREE_DMA_BUFFER, NULL, 0, NULL, NULL);
+    pthread_mutex_unlock(&conn->lock);
+    return st;
 }
 
 /* ---- DMA regions ---------------------------------------------------------------- */
@@ -717,6 +739,7 @@ static dext_status notify_attach(struct vdx_conn *conn, int fd)
 dext_status vdx_notify_create(struct vdx_conn *conn, struct vdx_notify **out)
 {
     struct vdx_notify *n;
+    int signal_fd;
     dext_status st;
 
     if (!conn || !out) {
@@ -727,12 +750,12 @@ dext_status vdx_notify_create(struct vdx_conn *conn, struct vdx_notify **out)
         return DEXT_E_NO_SPACE;
     }
     n->conn = conn;
-    n->fd = vdx_event_create();
-    if (n->fd < 0) {
+    if (vdx_event_create(&n->fd, &signal_fd) < 0) {
         free(n);
         return DEXT_E_NO_SPACE;
     }
-    st = notify_attach(conn, n->fd);
+    st = notify_attach(conn, signal_fd);
+    close(signal_fd); /* the transport keeps its own reference */
     if (st == DEXT_OK) {
         st = vdx_notify_rearm(n);
         if (st != DEXT_OK) {

@@ -39,9 +39,9 @@ struct vdx_transport_ops {
      */
     dext_status (*copy_memory)(void *uc, uint32_t type, struct dext_mem *mem);
     /*
-     * Where wait completions (selector 15) signal: a platform event fd
-     * (vdx_event_create). The transport keeps its own reference (dup or
-     * message); -1 detaches.
+     * Where wait completions (selector 15) signal: the signal end of a
+     * platform event (vdx_event_create). The transport keeps its own
+     * reference (dup or message); -1 detaches.
      */
     dext_status (*notify_attach)(void *uc, int event_fd);
     /* Close the user client: the dext releases everything it held. */

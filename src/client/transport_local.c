@@ -128,6 +128,7 @@ static dext_status local_notify_attach(void *uc, int event_fd)
     old = l->notify_fd;
     l->notify_fd = mine;
     pthread_mutex_unlock(&l->lock);
+    dext_uc_set_sink(l->uc, mine >= 0);
     if (old >= 0) {
         close(old);
     }

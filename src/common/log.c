@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "common/log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -55,28 +56,31 @@ uint64_t vdx_now_ns(void)
 #define RL_WINDOW_NS 1000000000ull
 #define RL_BURST 10u
 
+/* Thread-safe: a limiter may be shared by threads (atomics, no lock). */
 void vdx_log_ratelimited(struct vdx_ratelimit *rl, enum vdx_log_level lvl, const char *fmt,
                          ...)
 {
     uint64_t now = vdx_now_ns();
+    uint64_t start = __atomic_load_n(&rl->window_start_ns, __ATOMIC_RELAXED);
     va_list ap;
 
     if (lvl < sink.min) {
         return;
     }
-    if (now - rl->window_start_ns >= RL_WINDOW_NS) {
-        if (rl->suppressed) {
-            vdx_log(lvl, "(%u similar messages suppressed)", rl->suppressed);
+    if (now - start >= RL_WINDOW_NS &&
+        __atomic_compare_exchange_n(&rl->window_start_ns, &start, now, false,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        uint32_t dropped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+
+        __atomic_store_n(&rl->in_window, 0, __ATOMIC_RELAXED);
+        if (dropped) {
+            vdx_log(lvl, "(%u similar messages suppressed)", dropped);
         }
-        rl->window_start_ns = now;
-        rl->in_window = 0;
-        rl->suppressed = 0;
     }
-    if (rl->in_window >= RL_BURST) {
-        rl->suppressed++;
+    if (__atomic_fetch_add(&rl->in_window, 1, __ATOMIC_RELAXED) >= RL_BURST) {
+        __atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
         return;
     }
-    rl->in_window++;
     va_start(ap, fmt);
     emit(lvl, fmt, ap);
     va_end(ap);

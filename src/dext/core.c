@@ -107,6 +107,7 @@ int dext_create(const struct dext_opts *opts, struct dext **out)
 }
 
 static void dev_destroy(struct dext_dev *dev);
+static void peer_budget_give(struct dext_dev *dev, struct dext_uc *uc, uint64_t len);
 
 void dext_destroy(struct dext *d)
 {
@@ -351,9 +352,25 @@ void dext_uc_allow_local_va(struct dext_uc *uc)
     uc->allow_local_va = true;
 }
 
+void dext_uc_set_sink(struct dext_uc *uc, bool attached)
+{
+    pthread_mutex_lock(&uc->dev->lock);
+    uc->sink = attached;
+    pthread_mutex_unlock(&uc->dev->lock);
+}
+
 struct dext_dev *dext_uc_device(struct dext_uc *uc)
 {
     return uc->dev;
+}
+
+/* Which IRQ state receives the device's raises; NULL stops delivery. */
+static void set_irq(struct dext_dev *dev, struct dext_irq *irq, struct dext_uc *owner)
+{
+    pthread_mutex_lock(&dev->irq_lock);
+    dev->irq = irq;
+    dev->irq_owner = owner;
+    pthread_mutex_unlock(&dev->irq_lock);
 }
 
 static void release_interrupts(struct dext_dev *dev)
@@ -363,10 +380,7 @@ static void release_interrupts(struct dext_dev *dev)
     if (!irq) {
         return;
     }
-    pthread_mutex_lock(&dev->irq_lock);
-    dev->irq = NULL;
-    dev->irq_owner = NULL;
-    pthread_mutex_unlock(&dev->irq_lock);
+    set_irq(dev, NULL, NULL);
     dev->c.irqs_raised += irq->raised;
     dev->c.irqs_delivered += irq->delivered;
     dev->c.irqs_latched += irq->latched_count;
@@ -379,7 +393,8 @@ static void release_interrupts(struct dext_dev *dev)
 
 static void region_release(struct dext_region *r, void *ctx)
 {
-    struct dext_dev *dev = ctx;
+    struct dext_uc *uc = ctx;
+    struct dext_dev *dev = uc->dev;
 
     for (unsigned i = 0; i < r->nchunks; i++) {
         if (iommu_unmap(dev->iommu, r->bus[i]) < 0) {
@@ -389,6 +404,7 @@ static void region_release(struct dext_region *r, void *ctx)
     }
     if (r->map_base) {
         vdx_shm_unmap(r->map_base, r->map_len);
+        peer_budget_give(dev, uc, r->map_len);
     }
     dev->c.dma_regions_live--;
     dev->c.dma_bytes_live -= r->size;
@@ -444,7 +460,7 @@ void dext_uc_close(struct dext_uc *uc)
     if (dev->irq_owner == uc) {
         release_interrupts(dev);
     }
-    regions_clear(&uc->regions, region_release, dev);
+    regions_clear(&uc->regions, region_release, uc);
     dmabuf_release(dev, uc->dmabuf);
     uc->dmabuf = NULL;
     release_claim(uc);
@@ -492,18 +508,28 @@ static dext_status sel_get_identity(struct dext_uc *uc, const uint64_t *in, uint
 }
 
 /* First claim: open the device and enable memory space and bus mastering. */
-static dext_status open_device(struct dext_dev *dev)
+/* Set Memory Space and Bus Master in COMMAND if either is clear. */
+static int enable_decoding(struct dext_dev *dev)
 {
     const struct vdx_dev_ops *ops = dev->vd.ops;
     uint32_t cmd = 0;
-    int ret = ops->open ? ops->open(dev->vd.dev) : 0;
+    int ret = ops->config_read(dev->vd.dev, 0x04, 2, &cmd);
 
-    if (ret == 0) {
-        ret = ops->config_read(dev->vd.dev, 0x04, 2, &cmd);
-    }
     if (ret == 0 && (cmd & 0x6) != 0x6) {
         ret = ops->config_write(dev->vd.dev, 0x04, 2, cmd | 0x6);
     }
+    return ret;
+}
+
+static dext_status open_device(struct dext_dev *dev)
+{
+    const struct vdx_dev_ops *ops = dev->vd.ops;
+    int ret = ops->open ? ops->open(dev->vd.dev) : 0;
+
+    if (ret < 0) {
+        return dext_status_from_errno(ret);
+    }
+    ret = enable_decoding(dev);
     if (ret < 0 && ops->close) {
         ops->close(dev->vd.dev);
     }
@@ -640,10 +666,36 @@ static dext_status sel_free_dma_buffer(struct dext_uc *uc, const uint64_t *in,
     return DEXT_OK;
 }
 
+/* Account one mmap of a peer's memory against the client's and the dext's caps. */
+static bool peer_budget_take(struct dext_dev *dev, struct dext_uc *uc, uint64_t len)
+{
+    struct dext *d = dev->dext;
+    uint64_t maps = __atomic_add_fetch(&d->peer_maps, 1, __ATOMIC_RELAXED);
+    uint64_t bytes = __atomic_add_fetch(&d->peer_bytes, len, __ATOMIC_RELAXED);
+
+    uc->peer_maps++;
+    uc->peer_bytes += len;
+    if (maps > DEXT_PEER_MAPS_TOTAL || bytes > DEXT_PEER_BYTES_TOTAL ||
+        uc->peer_maps > DEXT_PEER_MAPS_PER_CLIENT || uc->peer_bytes > DEXT_PEER_BYTES_PER_CLIENT) {
+        peer_budget_give(dev, uc, len);
+        return false;
+    }
+    return true;
+}
+
+static void peer_budget_give(struct dext_dev *dev, struct dext_uc *uc, uint64_t len)
+{
+    __atomic_sub_fetch(&dev->dext->peer_maps, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&dev->dext->peer_bytes, len, __ATOMIC_RELAXED);
+    uc->peer_maps--;
+    uc->peer_bytes -= len;
+}
+
 /* Make the region's memory reachable: the caller's pointer, or our map of its fd. */
-static dext_status region_attach_memory(struct dext_dev *dev, struct dext_region *r,
+static dext_status region_attach_memory(struct dext_uc *uc, struct dext_region *r,
                                         const struct dext_dma_src *src)
 {
+    struct dext_dev *dev = uc->dev;
     uint64_t ps = vdx_page_size(), base, delta;
     int ret;
 
@@ -664,8 +716,14 @@ static dext_status region_attach_memory(struct dext_dev *dev, struct dext_region
     base = src->fd_offset / ps * ps;
     delta = src->fd_offset - base;
     r->map_len = delta + r->size;
+    if (!peer_budget_take(dev, uc, r->map_len)) {
+        vdx_log_ratelimited(&dev->rl, VDX_LOG_WARN, "%s: client %" PRIu64 " refused: "
+                            "too many or too large mappings of peer memory", dev->bdf, uc->id);
+        return DEXT_E_NO_SPACE;
+    }
     r->map_base = vdx_shm_map(src->fd, base, r->map_len);
     if (!r->map_base) {
+        peer_budget_give(dev, uc, r->map_len);
         return dext_status_from_errno(-errno);
     }
     r->host = (uint8_t *)r->map_base + delta;
@@ -709,13 +767,14 @@ static dext_status register_checks(struct dext_uc *uc, uint64_t key, uint64_t si
     if (size == 0 || (src->fd < 0 && !src->va)) {
         return DEXT_E_BAD_ARGUMENT;
     }
+    if (size > (uint64_t)DEXT_DMA_MAX_CHUNKS * DEXT_DMA_CHUNK_SIZE ||
+        uc->regions.count >= DEXT_DMA_MAX_REGIONS) {
+        return DEXT_E_NO_SPACE;
+    }
     if (uc->dev->mode == DEXT_IOMMU_IDENTITY && key + size < key) {
         return DEXT_E_BAD_ARGUMENT;
     }
-    *nchunks = (size + DEXT_DMA_CHUNK_SIZE - 1) / DEXT_DMA_CHUNK_SIZE;
-    if (*nchunks > DEXT_DMA_MAX_CHUNKS || uc->regions.count >= DEXT_DMA_MAX_REGIONS) {
-        return DEXT_E_NO_SPACE;
-    }
+    *nchunks = size / DEXT_DMA_CHUNK_SIZE + (size % DEXT_DMA_CHUNK_SIZE != 0);
     if (regions_find(&uc->regions, key)) {
         vdx_log_ratelimited(&uc->dev->rl, VDX_LOG_WARN,
                             "%s: client %" PRIu64 " registered key 0x%" PRIx64 " twice",
@@ -759,7 +818,7 @@ static dext_status register_region(struct dext_uc *uc, uint64_t key,
     r->key = key;
     r->size = size;
     r->nchunks = (unsigned)nchunks;
-    st = region_attach_memory(dev, r, src);
+    st = region_attach_memory(uc, r, src);
     if (st != DEXT_OK) {
         goto out_free;
     }
@@ -782,7 +841,10 @@ static dext_status register_region(struct dext_uc *uc, uint64_t key,
     return DEXT_OK;
 
 out_unmap:
-    vdx_shm_unmap(r->map_base, r->map_len);
+    if (r->map_base) {
+        vdx_shm_unmap(r->map_base, r->map_len);
+        peer_budget_give(dev, uc, r->map_len);
+    }
 out_free:
     free(r);
     return st;
@@ -819,7 +881,7 @@ static dext_status sel_unregister_dma_region(struct dext_uc *uc, const uint64_t 
     if (!r) {
         return DEXT_E_NOT_FOUND;
     }
-    region_release(r, uc->dev);
+    region_release(r, uc);
     return DEXT_OK;
 }
 
@@ -1062,7 +1124,7 @@ static dext_status sel_setup_interrupts(struct dext_uc *uc, const uint64_t *in,
     struct dext_dev *dev = uc->dev;
     unsigned want = vectors_wanted(dev), granted = want;
     struct dext_irq *irq;
-    int ret = 0;
+    int ret;
 
     (void)in;
     (void)room;
@@ -1070,24 +1132,25 @@ static dext_status sel_setup_interrupts(struct dext_uc *uc, const uint64_t *in,
     if (dev->irq) {
         return DEXT_E_STILL_OPEN;
     }
+    ret = irq_create(want, uc_notify, uc, &irq);
+    if (ret < 0) {
+        return dext_status_from_errno(ret);
+    }
+    /* Publish before configuring: the device may raise at once. */
+    set_irq(dev, irq, uc);
     if (dev->vd.ops->irq_configure) {
         ret = dev->vd.ops->irq_configure(dev->vd.dev, want, &granted);
     }
     if (ret < 0 || granted == 0) {
-        return ret < 0 ? dext_status_from_errno(ret) : DEXT_E_NOT_FOUND;
-    }
-    ret = irq_create(granted > want ? want : granted, uc_notify, uc, &irq);
-    if (ret < 0) {
-        if (dev->vd.ops->irq_release) {
+        if (ret == 0 && dev->vd.ops->irq_release) {
             dev->vd.ops->irq_release(dev->vd.dev);
         }
-        return dext_status_from_errno(ret);
+        set_irq(dev, NULL, NULL);
+        irq_destroy(irq);
+        return ret < 0 ? dext_status_from_errno(ret) : DEXT_E_NOT_FOUND;
     }
-    pthread_mutex_lock(&dev->irq_lock);
-    dev->irq = irq;
-    dev->irq_owner = uc;
-    pthread_mutex_unlock(&dev->irq_lock);
-    out[0] = irq->nvec;
+    irq_set_vectors(irq, granted < want ? granted : want);
+    out[0] = irq_vectors(irq);
     *nout = 1;
     return DEXT_OK;
 }
@@ -1116,8 +1179,8 @@ static dext_status sel_wait_interrupt(struct dext_uc *uc, const uint64_t *in,
     if (uc->dev->irq_owner != uc) {
         return DEXT_E_NOT_READY;
     }
-    if (!uc->notify) {
-        return DEXT_E_BAD_ARGUMENT; /* no completion to deliver */
+    if (!uc->notify || !uc->sink) {
+        return DEXT_E_BAD_ARGUMENT; /* no completion could be delivered */
     }
     irq_arm(uc->dev->irq);
     return DEXT_OK;
@@ -1142,7 +1205,7 @@ static void restore_interrupts(struct dext_dev *dev)
     unsigned granted = 0;
 
     if (dev->irq && dev->vd.ops->irq_configure &&
-        dev->vd.ops->irq_configure(dev->vd.dev, dev->irq->nvec, &granted) < 0) {
+        dev->vd.ops->irq_configure(dev->vd.dev, irq_vectors(dev->irq), &granted) < 0) {
         vdx_log(VDX_LOG_ERR, "%s: interrupts not restored after reset", dev->bdf);
     }
 }
@@ -1171,6 +1234,10 @@ static dext_status sel_reset_device(struct dext_uc *uc, const uint64_t *in, uint
         dev->c.resets_hot++;
     }
     dev->c.last_reset_method = method;
+    /* A reset clears COMMAND: the claimed device keeps decoding and mastering. */
+    if (enable_decoding(dev) < 0) {
+        vdx_log(VDX_LOG_ERR, "%s: COMMAND not restored after reset", dev->bdf);
+    }
     restore_interrupts(dev);
     if (room >= 1) {
         out[0] = method;

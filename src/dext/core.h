@@ -67,8 +67,9 @@ bool dext_dev_claimed(struct dext_dev *dev);
 
 /*
  * How a user client is woken when its armed interrupt wait completes
- * (selector 15). Called from whichever thread raised the interrupt, with no
- * dext lock held except the IRQ sink mutex; must not block or call back in.
+ * (selector 15). Called from whichever thread raised the interrupt or armed
+ * the wait, possibly with the device's locks held: it must not block (signal
+ * a platform event) and must not call back into the dext.
  */
 typedef void (*dext_notify_fn)(void *opaque);
 
@@ -92,6 +93,13 @@ struct dext_dev *dext_uc_device(struct dext_uc *uc);
  * DEXT_E_UNSUPPORTED: memory must come as an fd via dext_uc_register_dma().
  */
 void dext_uc_allow_local_va(struct dext_uc *uc);
+
+/*
+ * The transport tells whether the client has a completion sink (an event it
+ * can wait on). Without one, WaitInterrupt (15) is a bad argument: the wait
+ * could never be delivered.
+ */
+void dext_uc_set_sink(struct dext_uc *uc, bool attached);
 
 /*
  * Call selector `sel` with nin scalar inputs; *nout is the room in `out` on

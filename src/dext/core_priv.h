@@ -26,6 +26,9 @@ struct dext_uc {
     void *opaque;
     bool claimed;
     bool allow_local_va; /* clientVA of selector 5 is a pointer in this process */
+    bool sink;           /* the transport has somewhere to deliver completions */
+    uint64_t peer_maps;  /* regions backed by our own mmap of a peer's fd */
+    uint64_t peer_bytes;
     struct region_table regions;
     struct dma_buffer *dmabuf;
     struct dext_uc *next; /* dev->clients */
@@ -66,9 +69,18 @@ struct dext_dev {
     struct vdx_ratelimit rl;
 };
 
+/* Caps on mmaps of peers' memory, well below the OS's per-process limits
+ * (65,530 mappings by default on Linux, 128 TiB of address space), so that no
+ * client can exhaust the daemon for the others. */
+#define DEXT_PEER_MAPS_PER_CLIENT 16384u
+#define DEXT_PEER_MAPS_TOTAL 32768u
+#define DEXT_PEER_BYTES_PER_CLIENT (4ull << 40)
+#define DEXT_PEER_BYTES_TOTAL (32ull << 40)
+
 struct dext {
     struct dext_opts opts;
-    pthread_mutex_t lock; /* devs array */
+    uint64_t peer_maps, peer_bytes; /* atomic: over all devices and clients */
+    pthread_mutex_t lock; /* devs array: devices are added before serving */
     struct dext_dev **devs;
     unsigned ndevs;
 };

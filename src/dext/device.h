@@ -47,9 +47,9 @@ struct vdx_dev_host {
      */
     int (*dma_rw)(void *ctx, uint64_t bus, void *buf, size_t len, enum vdx_dma_dir dir);
     /*
-     * Signal vector `vector` (MSI-X table index, or MSI vector). Lock-free on
-     * the fast path; ignored when interrupts are not set up or vector is out
-     * of range (counted).
+     * Signal vector `vector` (MSI-X table index, or MSI vector). Takes one
+     * short mutex and atomic operations; never blocks on a client. Ignored
+     * when interrupts are not set up or vector is out of range (counted).
      */
     void (*irq_raise)(void *ctx, unsigned vector);
 };

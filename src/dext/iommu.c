@@ -133,6 +133,10 @@ int iommu_map_at(struct iommu *io, uint64_t bus, void *host, uint64_t len)
     if (!range_ok(bus, len) || !host) {
         return -EINVAL;
     }
+    if (bus < io->cfg.aperture_base + io->cfg.aperture_size &&
+        io->cfg.aperture_base < bus + len) {
+        return -EEXIST; /* the aperture is the dext's own */
+    }
     pthread_rwlock_wrlock(&io->lock);
     ret = insert_mapping(io, &m);
     pthread_rwlock_unlock(&io->lock);
@@ -202,7 +206,9 @@ static int alloc_granules(struct iommu *io, uint64_t n, uint64_t align, uint64_t
 int iommu_map_alloc(struct iommu *io, void *host, uint64_t len, uint64_t align,
                     uint64_t *bus)
 {
-    uint64_t off = (uintptr_t)host % GRAN;
+    /* Without an alignment the bus address keeps host's offset in its granule,
+     * as a DART does; with one, the bus address itself is aligned. */
+    uint64_t off = align ? 0 : (uintptr_t)host % GRAN;
     uint64_t agran = align > GRAN ? align / GRAN : 1;
     struct mapping m = {.len = len, .host = host};
     int ret;

@@ -46,15 +46,17 @@ enum dext_iommu_mode iommu_mode(const struct iommu *io);
 
 /*
  * Map [host, host + len) at bus address `bus` (identity mode only).
- * -EEXIST if it overlaps a live mapping, -EINVAL on len 0 or wrap-around.
+ * -EEXIST if it overlaps a live mapping or the aperture (reserved for the
+ * dext's own buffers), -EINVAL on len 0 or wrap-around.
  */
 int iommu_map_at(struct iommu *io, uint64_t bus, void *host, uint64_t len);
 
 /*
  * Map [host, host + len) at a bus address the IOMMU chooses from its
- * aperture, aligned to max(align, granule) (align: power of two or 0);
- * the bus address keeps host's offset within a granule. -ENOSPC when the
- * aperture or the mapping cap is exhausted.
+ * aperture. align 0: the bus address keeps host's offset within a granule
+ * (as a DART does); otherwise (a power of two) the bus address is aligned to
+ * max(align, granule). -ENOSPC when the aperture or the mapping cap is
+ * exhausted.
  */
 int iommu_map_alloc(struct iommu *io, void *host, uint64_t len, uint64_t align,
                     uint64_t *bus);

@@ -104,24 +104,35 @@ void irq_flush_latched(struct dext_irq *irq)
     }
 }
 
+void irq_set_vectors(struct dext_irq *irq, unsigned nvec)
+{
+    __atomic_store_n(&irq->nvec, nvec, __ATOMIC_RELEASE);
+}
+
+unsigned irq_vectors(const struct dext_irq *irq)
+{
+    return __atomic_load_n(&irq->nvec, __ATOMIC_ACQUIRE);
+}
+
 void irq_raise(struct dext_irq *irq, unsigned vector)
 {
     unsigned w = vector / 64;
     uint64_t bit = 1ull << (vector % 64);
 
-    if (vector >= irq->nvec) {
+    if (vector >= irq_vectors(irq)) {
         __atomic_add_fetch(&irq->ignored, 1, __ATOMIC_RELAXED);
         return;
     }
     __atomic_add_fetch(&irq->raised, 1, __ATOMIC_RELAXED);
     if (__atomic_load_n(&irq->page->enabled[w], SEQ) & bit) {
         deliver(irq, w, bit);
-        return;
+    } else {
+        __atomic_fetch_or(&irq->latched[w], bit, SEQ);
+        __atomic_add_fetch(&irq->latched_count, 1, __ATOMIC_RELAXED);
     }
-    __atomic_fetch_or(&irq->latched[w], bit, SEQ);
-    __atomic_add_fetch(&irq->latched_count, 1, __ATOMIC_RELAXED);
-    /* The client may have enabled it between our load and the latch. */
-    flush_word(irq, w);
+    /* Vectors the client enabled through the page since they were latched
+     * (this one too, if it was enabled between our load and the latch). */
+    irq_flush_latched(irq);
 }
 
 void irq_arm(struct dext_irq *irq)

@@ -5,9 +5,10 @@
  * a private latched bitmap, and the owner's one-shot wait.
  *
  * Delivery rule, derived in one place (irq_flush_latched): a vector raised
- * while disabled is latched; latched & enabled moves to pending; pending
- * bits complete an armed wait. Every step is an atomic operation on 64-bit
- * words, so a raise never takes a lock and no wake-up is lost:
+ * while disabled is latched; latched & enabled moves to pending (at every
+ * raise, check, arm and mask change); pending bits complete an armed wait.
+ * Every step is an atomic operation on 64-bit words, so no wake-up is lost
+ * (the core serialises raises against setup/release with a mutex):
  *  - raise: if enabled, pending |= bit, else latched |= bit and then
  *    re-check enabled (the client may have enabled it meanwhile);
  *  - arm: armed = 1, then if anything is pending, take armed back and notify.
@@ -24,7 +25,7 @@
 struct dext_irq {
     struct dext_irq_page *page; /* shared: mapped from fd */
     int fd;                     /* the page's shareable memory */
-    unsigned nvec;
+    unsigned nvec; /* atomic */
     uint64_t latched[DEXT_IRQ_WORDS]; /* atomic */
     int armed;                        /* atomic: a wait is outstanding */
     dext_notify_fn notify;
@@ -36,6 +37,10 @@ struct dext_irq {
 /* Allocate the page (pending 0, enabled all ones). Returns 0 or -errno. */
 int irq_create(unsigned nvec, dext_notify_fn notify, void *opaque, struct dext_irq **out);
 void irq_destroy(struct dext_irq *irq);
+
+/* Vectors in use; set once configuration settled (raises beyond are ignored). */
+void irq_set_vectors(struct dext_irq *irq, unsigned nvec);
+unsigned irq_vectors(const struct dext_irq *irq);
 
 /* A device raised `vector`. */
 void irq_raise(struct dext_irq *irq, unsigned vector);

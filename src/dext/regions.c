@@ -5,17 +5,20 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-static size_t hash_key(uint64_t key, size_t cap)
+static size_t hash_key(uint64_t key, uint64_t seed, size_t cap)
 {
+    key ^= seed;
     key ^= key >> 33;
     key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ull;
     key ^= key >> 33;
     return (size_t)key & (cap - 1);
 }
 
 static size_t find_slot(const struct region_table *t, uint64_t key)
 {
-    size_t i = hash_key(key, t->cap);
+    size_t i = hash_key(key, t->seed, t->cap);
 
     while (t->slots[i] && t->slots[i]->key != key) {
         i = (i + 1) & (t->cap - 1);
@@ -31,11 +34,14 @@ struct dext_region *regions_find(const struct region_table *t, uint64_t key)
 static int grow(struct region_table *t)
 {
     size_t ncap = t->cap ? t->cap * 2 : 16;
-    struct region_table n = {.cap = ncap, .count = t->count};
+    struct region_table n = {.cap = ncap, .count = t->count, .seed = t->seed};
 
     n.slots = calloc(ncap, sizeof(*n.slots));
     if (!n.slots) {
         return -ENOMEM;
+    }
+    if (t->cap == 0) {
+        n.seed = (uint64_t)arc4random() << 32 | arc4random();
     }
     for (size_t i = 0; i < t->cap; i++) {
         if (t->slots[i]) {
@@ -77,7 +83,7 @@ static void remove_at(struct region_table *t, size_t hole)
         if (!t->slots[i]) {
             break;
         }
-        if (!stays(hole, i, hash_key(t->slots[i]->key, t->cap))) {
+        if (!stays(hole, i, hash_key(t->slots[i]->key, t->seed, t->cap))) {
             t->slots[hole] = t->slots[i];
             t->slots[i] = NULL;
             hole = i;
@@ -111,7 +117,5 @@ void regions_clear(struct region_table *t, void (*fn)(struct dext_region *r, voi
         }
     }
     free(t->slots);
-    t->slots = NULL;
-    t->cap = 0;
-    t->count = 0;
+    *t = (struct region_table){0};
 }

@@ -25,6 +25,7 @@ struct region_table {
     struct dext_region **slots;
     size_t cap;   /* power of two, or 0 */
     size_t count;
+    uint64_t seed; /* random per table: a client cannot choose colliding keys */
 };
 
 struct dext_region *regions_find(const struct region_table *t, uint64_t key);

@@ -108,7 +108,7 @@ static struct json_object *device_json(struct dext_dev *dev)
     json_object_object_add(o, "claimed", json_object_new_boolean(dev->claim_refs > 0));
     json_object_object_add(o, "terminated", json_object_new_boolean(dev->terminated));
     add_u64(o, "claims", dev->claim_refs);
-    add_u64(o, "interrupt_vectors", dev->irq ? dev->irq->nvec : 0);
+    add_u64(o, "interrupt_vectors", dev->irq ? irq_vectors(dev->irq) : 0);
     for (const struct dext_uc *uc = dev->clients; uc; uc = uc->next) {
         json_object_array_add(clients, client_json(dev, uc));
     }

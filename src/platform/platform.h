@@ -12,14 +12,21 @@
 #include <stdint.h>
 
 /*
- * A wake-up event: one fd that becomes readable when signalled and stays so
- * until drained. Returns the fd (>= 0, O_CLOEXEC, non-blocking) or -errno.
+ * A wake-up event: a pair of fds (O_CLOEXEC, non-blocking). *wait_fd becomes
+ * readable when the event is signalled through *signal_fd, and stays so until
+ * drained. The signal end is a socket signalled with send(MSG_DONTWAIT): it
+ * never blocks, whatever the holder of the wait end does (fill it, clear
+ * O_NONBLOCK on a shared file description, close it), so a dext may signal
+ * an fd a peer handed it while holding its locks. Returns 0 or -errno.
  */
-int vdx_event_create(void);
-/* Signal; async-signal-safe, thread-safe. Returns 0 or -errno. */
-int vdx_event_signal(int fd);
+int vdx_event_create(int *wait_fd, int *signal_fd);
+/* Signal; thread-safe, never blocks. A full or closed wait end is not an error:
+ * it is readable already, or nobody listens. Returns 0 or -errno. */
+int vdx_event_signal(int signal_fd);
 /* Consume all signals. Returns the count consumed (0 if none) or -errno. */
-int64_t vdx_event_drain(int fd);
+int64_t vdx_event_drain(int wait_fd);
+/* Whether an fd a peer sent can serve as a signal end (a socket): 0 or -EINVAL. */
+int vdx_event_check_signal_fd(int fd);
 
 /*
  * Shareable anonymous memory of `size` bytes (zero-filled), named for

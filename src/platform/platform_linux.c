@@ -4,29 +4,35 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int vdx_event_create(void)
+int vdx_event_create(int *wait_fd, int *signal_fd)
 {
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int sv[2];
 
-    return fd < 0 ? -errno : fd;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+        return -errno;
+    }
+    *wait_fd = sv[0];
+    *signal_fd = sv[1];
+    return 0;
 }
 
-int vdx_event_signal(int fd)
+int vdx_event_signal(int signal_fd)
 {
-    uint64_t one = 1;
+    static const uint8_t one = 1;
 
     for (;;) {
-        if (write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one)) {
+        if (send(signal_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) {
             return 0;
         }
-        if (errno == EAGAIN) {
-            return 0; /* counter saturated: it is readable anyway */
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ||
+            errno == EPIPE) {
+            return 0; /* full: readable already; closed: nobody listens */
         }
         if (errno != EINTR) {
             return -errno;
@@ -34,21 +40,33 @@ int vdx_event_signal(int fd)
     }
 }
 
-int64_t vdx_event_drain(int fd)
+int64_t vdx_event_drain(int wait_fd)
 {
-    uint64_t count;
+    uint8_t buf[64];
+    int64_t n = 0;
 
     for (;;) {
-        if (read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count)) {
-            return (int64_t)count;
+        ssize_t r = recv(wait_fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (r >= 0) {
+            n++;
+            continue;
         }
-        if (errno == EAGAIN) {
-            return 0;
+        if (errno == EINTR) {
+            continue;
         }
-        if (errno != EINTR) {
-            return -errno;
-        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? n : -errno;
     }
+}
+
+int vdx_event_check_signal_fd(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int vdx_shm_create(const char *name, size_t size)

@@ -511,18 +511,16 @@ static int op_notify_attach(struct vus_conn *c, const struct vdx_wire_req *req,
                             const char **why)
 {
     int fd = c->rx_fd;
-    int flags;
 
     c->rx_fd = -1;
-    if (fd >= 0) {
-        /* Signalling must never block the daemon, whatever the peer passed. */
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-            close(fd);
-            return send_status_rep(c, req, DEXT_E_BAD_ARGUMENT, why);
-        }
+    /* Signalling must never block the daemon, whatever the peer does with
+     * its end: only a socket (signalled with MSG_DONTWAIT) is accepted. */
+    if (fd >= 0 && vdx_event_check_signal_fd(fd) < 0) {
+        close(fd);
+        return send_status_rep(c, req, DEXT_E_BAD_ARGUMENT, why);
     }
     conn_set_notify_fd(c, fd);
+    dext_uc_set_sink(c->uc, fd >= 0);
     return send_status_rep(c, req, DEXT_OK, why);
 }
 

@@ -16,8 +16,9 @@
 #include "platform/platform.h"
 
 struct sink {
-    int fd;
-    int calls; /* atomic */
+    int fd;     /* wait end */
+    int sig_fd; /* signal end, as a dext holds it */
+    int calls;  /* atomic */
 };
 
 static void on_notify(void *opaque)
@@ -25,16 +26,15 @@ static void on_notify(void *opaque)
     struct sink *s = opaque;
 
     __atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
-    vdx_event_signal(s->fd);
+    vdx_event_signal(s->sig_fd);
 }
 
 static struct dext_irq *make(struct sink *s, unsigned nvec)
 {
     struct dext_irq *irq = NULL;
 
-    s->fd = vdx_event_create();
+    assert_int_equal(vdx_event_create(&s->fd, &s->sig_fd), 0);
     s->calls = 0;
-    assert_true(s->fd >= 0);
     assert_int_equal(irq_create(nvec, on_notify, s, &irq), 0);
     return irq;
 }
@@ -43,6 +43,7 @@ static void done(struct dext_irq *irq, struct sink *s)
 {
     irq_destroy(irq);
     close(s->fd);
+    close(s->sig_fd);
 }
 
 static void initial_state_and_delivery(void **state)
@@ -190,7 +191,7 @@ static void no_lost_wakeup_under_race(void **state)
         assert_true(__atomic_load_n(&r.drained, __ATOMIC_SEQ_CST) >= i + 1);
     }
     __atomic_store_n(&r.stop, 1, __ATOMIC_SEQ_CST);
-    vdx_event_signal(s.fd);
+    vdx_event_signal(s.sig_fd);
     pthread_join(th, NULL);
     assert_int_equal(r.lost, 0);
     assert_int_equal(r.drained, RACE_ROUNDS);

@@ -700,6 +700,145 @@ static void terminate_detaches(void **state)
     vdx_disconnect(c);
 }
 
+/* ---- regressions ---------------------------------------------------------------- */
+
+/* A size near 2^64 wrapped the chunk count to 0 and the region was inserted
+ * with no chunks (a heap over-read, then probes of arbitrary memory). */
+static void regression_huge_size_does_not_wrap(void **state)
+{
+    struct vdx_conn *c = claimed();
+    static uint8_t page[64];
+    uint64_t in[3] = {0x1000, (uintptr_t)page, UINT64_MAX}, out[3];
+    uint32_t nout = 3;
+    uint64_t word;
+
+    (void)state;
+    if (fx.unix_transport) {
+        ST(vdx_call(c, DEXT_SEL_REGISTER_DMA_REGION, in, 3, out, &nout), DEXT_E_UNSUPPORTED);
+    } else {
+        ST(vdx_call(c, DEXT_SEL_REGISTER_DMA_REGION, in, 3, out, &nout), DEXT_E_NO_SPACE);
+        in[2] = UINT64_MAX - DEXT_DMA_CHUNK_SIZE + 2;
+        nout = 3;
+        ST(vdx_call(c, DEXT_SEL_REGISTER_DMA_REGION, in, 3, out, &nout), DEXT_E_NO_SPACE);
+    }
+    ST(vdx_probe_dma(c, 0x1000, 1ull << 40, &word), DEXT_E_NOT_FOUND);
+    vdx_disconnect(c);
+}
+
+/* AllocateDMABuffer's alignment applies to the bus address. */
+static void regression_dma_buffer_alignment(void **state)
+{
+    struct vdx_conn *c = claimed();
+    uint64_t bus = 0;
+    void *p = NULL;
+
+    (void)state;
+    for (uint64_t align = 4096; align <= (1u << 20); align <<= 2) {
+        OK(vdx_allocate_dma_buffer(c, 12345, align, &bus, NULL, &p, NULL));
+        assert_int_equal(bus % align, 0);
+    }
+    vdx_disconnect(c);
+}
+
+/* A vector latched while disabled and then enabled through the shared page
+ * is delivered by the next raise, not only by the next call. */
+static void regression_latched_delivered_by_next_raise(void **state)
+{
+    struct vdx_conn *c = claimed();
+    uint64_t mask[4] = {~2ull, ~0ull, ~0ull, ~0ull};
+    struct dext_irq_page *page = NULL;
+
+    (void)state;
+    OK(vdx_setup_interrupts(c, NULL));
+    OK(vdx_map_irq_page(c, &page));
+    OK(vdx_set_irq_mask(c, mask));
+    OK(vdx_mmio_write(c, 0, TESTDEV_REG_RAISE, 4, 1));
+    assert_int_equal(__atomic_load_n(&page->pending[0], __ATOMIC_SEQ_CST), 0);
+    __atomic_store_n(&page->enabled[0], ~0ull, __ATOMIC_SEQ_CST);
+    OK(vdx_mmio_write(c, 0, TESTDEV_REG_RAISE, 4, 0));
+    assert_int_equal(__atomic_load_n(&page->pending[0], __ATOMIC_SEQ_CST), 3);
+    vdx_disconnect(c);
+}
+
+/* A reset cleared COMMAND and left a claimed device without decoding. */
+static void regression_reset_keeps_decoding(void **state)
+{
+    struct vdx_conn *c = claimed();
+    uint32_t cmd = 0;
+
+    (void)state;
+    OK(vdx_reset_device(c, NULL));
+    OK(vdx_config_read(c, 0x04, 2, &cmd));
+    assert_int_equal(cmd & 0x6, 0x6);
+    vdx_disconnect(c);
+}
+
+/* WaitInterrupt with no completion sink used to arm a wait nobody could see. */
+static void regression_wait_needs_a_sink(void **state)
+{
+    struct vdx_conn *c = claimed();
+    struct vdx_notify *n = NULL;
+
+    (void)state;
+    OK(vdx_setup_interrupts(c, NULL));
+    ST(vdx_call(c, DEXT_SEL_WAIT_INTERRUPT, NULL, 0, NULL, NULL), DEXT_E_BAD_ARGUMENT);
+    OK(vdx_notify_create(c, &n));
+    OK(vdx_notify_rearm(n));
+    vdx_notify_destroy(n);
+    ST(vdx_call(c, DEXT_SEL_WAIT_INTERRUPT, NULL, 0, NULL, NULL), DEXT_E_BAD_ARGUMENT);
+    vdx_disconnect(c);
+}
+
+/* In identity mode a client could map over the dext's own aperture and make
+ * every other client's AllocateDMABuffer fail. */
+static void regression_identity_aperture_reserved(void **state)
+{
+    struct vdx_conn *a = claimed(), *b = claimed();
+    uint64_t bus;
+    void *mem = NULL, *p = NULL;
+
+    (void)state;
+    OK(vdx_shm_alloc(4096, &mem));
+    if (fx.mode == DEXT_IOMMU_IDENTITY) {
+        ST(vdx_register_dma(a, 0xf000000000000000ull, mem, 4096, NULL, NULL),
+           DEXT_E_STILL_OPEN);
+    }
+    OK(vdx_allocate_dma_buffer(b, 4096, 0, &bus, NULL, &p, NULL));
+    vdx_disconnect(a);
+    vdx_disconnect(b);
+    vdx_shm_free(mem);
+}
+
+/* One client registering page after page of its memory used up the daemon's
+ * mmap limit, so every client's requests failed. Now capped per client. */
+static void regression_peer_mappings_capped(void **state)
+{
+    struct vdx_conn *a, *b;
+    uint8_t *mem = NULL;
+    uint64_t bus;
+    void *p = NULL;
+    dext_status st = DEXT_OK;
+    uint32_t i;
+
+    (void)state;
+    if (!fx.unix_transport) {
+        skip(); /* the local transport maps nothing */
+    }
+    a = claimed();
+    b = claimed();
+    OK(vdx_shm_alloc(2 * 4096, (void **)&mem));
+    for (i = 0; i < 20000 && st == DEXT_OK; i++) {
+        st = vdx_register_dma(a, (uint64_t)i << 13, mem, 4096, NULL, NULL);
+    }
+    ST(st, DEXT_E_NO_SPACE);
+    assert_int_equal(i - 1, 16384); /* DEXT_PEER_MAPS_PER_CLIENT */
+    OK(vdx_allocate_dma_buffer(b, 4096, 0, &bus, NULL, &p, NULL));
+    OK(vdx_register_dma(b, 1ull << 40, mem, 4096, NULL, NULL));
+    vdx_disconnect(a);
+    vdx_disconnect(b);
+    vdx_shm_free(mem);
+}
+
 /* ---- groups --------------------------------------------------------------------- */
 
 static int start_local_identity(void **s)
@@ -758,6 +897,13 @@ int main(void)
         cmocka_unit_test(reset_restores_registers),
         cmocka_unit_test(shared_claim_survives_first_opener),
         cmocka_unit_test(killed_client_releases_everything),
+        cmocka_unit_test(regression_huge_size_does_not_wrap),
+        cmocka_unit_test(regression_dma_buffer_alignment),
+        cmocka_unit_test(regression_latched_delivered_by_next_raise),
+        cmocka_unit_test(regression_reset_keeps_decoding),
+        cmocka_unit_test(regression_wait_needs_a_sink),
+        cmocka_unit_test(regression_identity_aperture_reserved),
+        cmocka_unit_test(regression_peer_mappings_capped),
         cmocka_unit_test(terminate_detaches),
     };
     int fails = 0;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -615,6 +616,73 @@ static void test_call_before_open_is_refused_not_dropped(void **state)
     close(fd);
 }
 
+/* One raw CALL on an opened connection; returns the status. */
+static uint32_t raw_call(int fd, uint32_t seq, uint32_t sel, const uint64_t *in, uint32_t nin)
+{
+    uint8_t frame[128], rep[128];
+    struct vdx_wire_rep r;
+    size_t len;
+    int n = vdx_wire_enc_call_req(frame, sizeof(frame), seq, sel, in, nin, 6);
+
+    raw_send(fd, frame, (size_t)n, NULL, 0);
+    len = raw_recv_frame(fd, rep, sizeof(rep));
+    assert_int_equal(vdx_wire_rep_decode(rep, len, 0, &r), 0);
+    return r.status;
+}
+
+static uint32_t raw_notify_attach(int fd, uint32_t seq, int notify_fd)
+{
+    uint8_t frame[64], rep[64];
+    struct vdx_wire_rep r;
+    size_t len;
+    int n = vdx_wire_enc_empty_req(frame, sizeof(frame), VDX_OP_NOTIFY_ATTACH, seq);
+
+    raw_send(fd, frame, (size_t)n, &notify_fd, 1);
+    len = raw_recv_frame(fd, rep, sizeof(rep));
+    assert_int_equal(vdx_wire_rep_decode(rep, len, 0, &r), 0);
+    return r.status;
+}
+
+/*
+ * Regression: a client passed an eventfd as its notify fd, filled its counter
+ * and cleared O_NONBLOCK on the shared file description; the next interrupt
+ * blocked the daemon's only thread. Only sockets are accepted now, signalled
+ * with MSG_DONTWAIT whatever the file description's flags.
+ */
+static void test_notify_fd_cannot_block_daemon(void **state)
+{
+    uint64_t raise[4] = {0, 0x40 /* TESTDEV_REG_RAISE */, 4, 0};
+    uint8_t frame[64], rep[64];
+    int fd = raw_connect(main_dm.dir), efd, sv[2];
+    int n;
+
+    (void)state;
+    n = vdx_wire_enc_open_req(frame, sizeof(frame), 1, 0);
+    raw_send(fd, frame, (size_t)n, NULL, 0);
+    raw_recv_frame(fd, rep, sizeof(rep));
+    assert_int_equal(raw_call(fd, 2, DEXT_SEL_CLAIM, NULL, 0), DEXT_OK);
+    assert_int_equal(raw_call(fd, 3, DEXT_SEL_SETUP_INTERRUPTS, NULL, 0), DEXT_OK);
+    /* No sink yet: a wait could never be delivered. */
+    assert_int_equal(raw_call(fd, 4, DEXT_SEL_WAIT_INTERRUPT, NULL, 0), DEXT_E_BAD_ARGUMENT);
+    efd = eventfd(0, EFD_CLOEXEC);
+    assert_int_equal(raw_notify_attach(fd, 5, efd), DEXT_E_BAD_ARGUMENT);
+    close(efd);
+    /* A socket whose buffer we fill and whose flags we make blocking. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(raw_notify_attach(fd, 6, sv[1]), DEXT_OK);
+    while (send(sv[1], "x", 1, MSG_DONTWAIT) == 1) {
+    }
+    assert_int_equal(fcntl(sv[1], F_SETFL, 0), 0);
+    close(sv[1]);
+    for (uint32_t i = 0; i < 50; i++) {
+        assert_int_equal(raw_call(fd, 10 + 2 * i, DEXT_SEL_WAIT_INTERRUPT, NULL, 0), DEXT_OK);
+        assert_int_equal(raw_call(fd, 11 + 2 * i, DEXT_SEL_MMIO_WRITE, raise, 4), DEXT_OK);
+    }
+    assert_daemon_serves(&main_dm);
+    close(sv[0]);
+    close(fd);
+}
+
 static void test_partial_frame_does_not_block_others(void **state)
 {
     uint8_t frame[16], rep[128];
@@ -1082,6 +1150,7 @@ int main(void)
         cmocka_unit_test(test_hostile_three_fds),
         cmocka_unit_test(test_hostile_second_open_and_pipelining),
         cmocka_unit_test(test_call_before_open_is_refused_not_dropped),
+        cmocka_unit_test(test_notify_fd_cannot_block_daemon),
         cmocka_unit_test(test_partial_frame_does_not_block_others),
         cmocka_unit_test(test_daemon_leaks_no_fds),
         cmocka_unit_test(test_daemon_survives_and_exits_0),
