@@ -60,6 +60,13 @@ int cli_getopt_error(const char *cmd, int opt, char **argv);
 /* Print `text` on stdout; returns CLI_EXIT_OK. For --help. */
 int cli_help(const char *text);
 
+/*
+ * Options of the commands that only read a dext: [--dext URI] [--json]
+ * [--help]. Returns -1 to go on, or the exit code (help shown, usage error).
+ */
+int cli_parse_dext_json(const char *cmd, const char *usage, int argc, char **argv,
+                        const char **uri, bool *json);
+
 /* Parse an unsigned decimal (or 0x hex) number into *out. Returns 0 or -EINVAL. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

@@ -50,6 +50,39 @@ int cli_getopt_error(const char *cmd, int opt, char **argv)
     return cli_usage_error(cmd, "unknown option '%s'", arg);
 }
 
+enum { OPT_DJ_DEXT = 256, OPT_DJ_JSON };
+
+static const struct option dext_json_opts[] = {
+    {"dext", required_argument, NULL, OPT_DJ_DEXT},
+    {"json", no_argument, NULL, OPT_DJ_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_parse_dext_json(const char *cmd, const char *usage, int argc, char **argv,
+                        const char **uri, bool *json)
+{
+    int opt;
+
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", dext_json_opts, NULL)) != -1) {
+        if (opt == OPT_DJ_DEXT) {
+            *uri = optarg;
+        } else if (opt == OPT_DJ_JSON) {
+            *json = true;
+        } else if (opt == 'h') {
+            return cli_help(usage);
+        } else {
+            return cli_getopt_error(cmd, opt, argv);
+        }
+    }
+    if (optind < argc) {
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    }
+    return -1;
+}
+
 int cli_help(const char *text)
 {
     fputs(text, stdout);

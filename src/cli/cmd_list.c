@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* `vfio-dext list-devices`: the devices a dext owns, as a table or JSON. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,14 +21,6 @@ static const char usage[] =
     "\n"
     "Exit codes: 0 listed, 1 the dext refused, 2 usage error, 3 no dext running.\n";
 
-enum { OPT_DEXT = 256, OPT_JSON };
-
-static const struct option long_opts[] = {
-    {"dext", required_argument, NULL, OPT_DEXT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static json_object *hex_string(unsigned value, int digits)
 {
@@ -83,29 +74,6 @@ static void print_table(const struct vdx_device_desc *devs, size_t n)
     }
 }
 
-static int parse_args(int argc, char **argv, const char **uri, bool *json)
-{
-    int opt;
-
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
-        if (opt == OPT_DEXT) {
-            *uri = optarg;
-        } else if (opt == OPT_JSON) {
-            *json = true;
-        } else if (opt == 'h') {
-            return cli_help(usage);
-        } else {
-            return cli_getopt_error("list-devices", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("list-devices", "unexpected argument '%s'", argv[optind]);
-    }
-    return -1;
-}
-
 int cli_cmd_list_devices(int argc, char **argv)
 {
     struct vdx_device_desc *devs = NULL;
@@ -115,7 +83,7 @@ int cli_cmd_list_devices(int argc, char **argv)
     bool json = false;
     dext_status st;
     size_t n = 0;
-    int rc = parse_args(argc, argv, &uri, &json);
+    int rc = cli_parse_dext_json("list-devices", usage, argc, argv, &uri, &json);
 
     if (rc >= 0) {
         return rc;

@@ -4,7 +4,6 @@
  * claims, clients, counters), as is or rendered readably. The renderer walks
  * whatever keys the dext reports rather than a fixed schema.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +25,6 @@ static const char usage[] =
     "\n"
     "Exit codes: 0 running, 1 the dext refused, 2 usage error, 3 no dext running.\n";
 
-enum { OPT_DEXT = 256, OPT_JSON };
-
-static const struct option long_opts[] = {
-    {"dext", required_argument, NULL, OPT_DEXT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 /* ---- Generic rendering of a JSON object ---------------------------------- */
 
@@ -235,29 +226,6 @@ static int render(const struct cli_target *t, const char *text)
     return CLI_EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, const char **uri, bool *json)
-{
-    int opt;
-
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
-        if (opt == OPT_DEXT) {
-            *uri = optarg;
-        } else if (opt == OPT_JSON) {
-            *json = true;
-        } else if (opt == 'h') {
-            return cli_help(usage);
-        } else {
-            return cli_getopt_error("status", opt, argv);
-        }
-    }
-    if (optind < argc) {
-        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
-    }
-    return -1;
-}
-
 int cli_cmd_status(int argc, char **argv)
 {
     struct vdx_endpoint *ep = NULL;
@@ -266,7 +234,7 @@ int cli_cmd_status(int argc, char **argv)
     char *text = NULL;
     bool json = false;
     dext_status st;
-    int rc = parse_args(argc, argv, &uri, &json);
+    int rc = cli_parse_dext_json("status", usage, argc, argv, &uri, &json);
 
     if (rc >= 0) {
         return rc;

@@ -24,6 +24,7 @@
 
 #include "client/transport.h"
 #include "transport/unix_server.h"
+#include "transport/sockutil.h"
 #include "transport/wire.h"
 
 #define VUC_RX_FDS 4 /* cmsg room: enough to see (and close) extras */
@@ -51,18 +52,10 @@ struct unix_uc {
 
 /* ---- Channel -------------------------------------------------------------- */
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
 /* Mark the channel unusable: close the socket, remember why. */
 static dext_status chan_fail(struct uchan *ch, dext_status st)
 {
-    close_fd(&ch->fd);
+    vdx_close_fd(&ch->fd);
     ch->dead = st;
     return st;
 }
@@ -102,19 +95,6 @@ static dext_status chan_connect(const struct unix_ep *ep, struct uchan *ch, uint
     return DEXT_OK;
 }
 
-static void cmsg_put_fd(struct msghdr *msg, void *cbuf, size_t cbuf_len, int fd)
-{
-    struct cmsghdr *cm;
-
-    msg->msg_control = cbuf;
-    msg->msg_controllen = cbuf_len;
-    cm = CMSG_FIRSTHDR(msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-}
-
 /* Send one whole frame; fd (when >= 0) travels with its first byte. */
 static dext_status chan_send(struct uchan *ch, const void *buf, size_t len, int fd)
 {
@@ -126,7 +106,7 @@ static dext_status chan_send(struct uchan *ch, const void *buf, size_t len, int 
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 
     if (fd >= 0) {
-        cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
+        vdx_cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
     }
     while (iov.iov_len > 0) {
         ssize_t n = sendmsg(ch->fd, &msg, MSG_NOSIGNAL);
@@ -251,7 +231,7 @@ static dext_status chan_recv(struct uchan *ch, uint16_t op, struct vdx_wire_rep 
         st = DEXT_E_IO_ERROR;
     }
     if (st != DEXT_OK) {
-        close_fd(fd);
+        vdx_close_fd(fd);
         return chan_fail(ch, st);
     }
     ch->consumed = frame;
@@ -275,7 +255,7 @@ static dext_status chan_rpc(struct uchan *ch, uint16_t op, const void *req, size
     }
     st = chan_recv(ch, op, rep, recv_fd);
     if (st == DEXT_OK && ch->fill != ch->consumed) {
-        close_fd(recv_fd);
+        vdx_close_fd(recv_fd);
         return chan_fail(ch, DEXT_E_IO_ERROR);
     }
     return st;
@@ -306,7 +286,7 @@ static dext_status short_open(const struct unix_ep *ep, struct uchan *ch)
 
 static void short_close(struct uchan *ch)
 {
-    close_fd(&ch->fd);
+    vdx_close_fd(&ch->fd);
     free(ch->rx);
 }
 
@@ -453,7 +433,7 @@ static dext_status unix_open(void *priv, unsigned index, void **out)
     return DEXT_OK;
 
 out_close:
-    close_fd(&u->ch.fd);
+    vdx_close_fd(&u->ch.fd);
 out_free:
     free(u);
     return st;
@@ -547,7 +527,7 @@ static dext_status unix_copy_memory(void *handle, uint32_t type, struct dext_mem
         return rep.status; /* the decoder checked that no fd came with it */
     }
     if (rep.u.mem.size > SIZE_MAX) {
-        close_fd(&fd);
+        vdx_close_fd(&fd);
         return chan_fail(&u->ch, DEXT_E_IO_ERROR);
     }
     *mem = (struct dext_mem){.ptr = NULL,
@@ -579,7 +559,7 @@ static void unix_close(void *handle)
     if (u == NULL) {
         return;
     }
-    close_fd(&u->ch.fd);
+    vdx_close_fd(&u->ch.fd);
     free(u);
 }
 

@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "dext/core.h"
 #include "platform/platform.h"
+#include "transport/sockutil.h"
 #include "transport/wire.h"
 
 #define VUS_DEFAULT_MAX_CLIENTS 256u
@@ -89,14 +90,6 @@ struct vdx_unix_server {
 
 /* ---- Connections: lifetime ------------------------------------------------ */
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
 /* "pid 123 (0000:00:01.0)", or "pid 123" before OPEN. */
 static const char *conn_label(const struct vus_conn *c, char *buf, size_t len)
 {
@@ -133,7 +126,7 @@ static void conn_set_notify_fd(struct vus_conn *c, int fd)
     old = c->notify_fd;
     c->notify_fd = fd;
     pthread_mutex_unlock(&c->notify_lock);
-    close_fd(&old);
+    vdx_close_fd(&old);
 }
 
 static void conn_free(struct vus_conn *c)
@@ -145,8 +138,8 @@ static void conn_free(struct vus_conn *c)
     dext_uc_close(c->uc);
     c->uc = NULL;
     conn_set_notify_fd(c, -1);
-    close_fd(&c->rx_fd);
-    close_fd(&c->fd);
+    vdx_close_fd(&c->rx_fd);
+    vdx_close_fd(&c->fd);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -294,19 +287,6 @@ static void srv_accept(struct vdx_unix_server *srv)
 
 /* ---- Replies -------------------------------------------------------------- */
 
-static void cmsg_put_fd(struct msghdr *msg, void *cbuf, size_t cbuf_len, int fd)
-{
-    struct cmsghdr *cm;
-
-    msg->msg_control = cbuf;
-    msg->msg_controllen = cbuf_len;
-    cm = CMSG_FIRSTHDR(msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-}
-
 /*
  * Write one whole frame (and fd, when >= 0, with its first byte). Returns 0,
  * or -errno with *why set: the caller drops the client.
@@ -323,7 +303,7 @@ static int conn_send(struct vus_conn *c, const void *buf, size_t len, int fd,
     uint64_t deadline = vdx_now_ns() + VUS_SEND_TIMEOUT_MS * 1000000ull;
 
     if (fd >= 0) {
-        cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
+        vdx_cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
     }
     while (iov.iov_len > 0) {
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
@@ -464,7 +444,7 @@ static int op_register_dma(struct vus_conn *c, const struct vdx_wire_req *req,
         st = dext_uc_register_dma(c->uc, req->u.dma.key, &src, req->u.dma.size, &bus,
                                   &bus_len);
     }
-    close_fd(&c->rx_fd); /* the core keeps its own dup */
+    vdx_close_fd(&c->rx_fd); /* the core keeps its own dup */
     n = vdx_wire_enc_dma_rep(rep, sizeof(rep), req->hdr.seq, st, bus, bus_len);
     return conn_send(c, rep, (size_t)n, -1, why);
 }
@@ -497,13 +477,13 @@ static int op_copy_memory(struct vus_conn *c, const struct vdx_wire_req *req,
     }
     if (st != DEXT_OK) {
         n = vdx_wire_enc_mem_rep(rep, sizeof(rep), req->hdr.seq, st, 0, 0, 0);
-        close_fd(&mem.fd);
+        vdx_close_fd(&mem.fd);
         return conn_send(c, rep, (size_t)n, -1, why);
     }
     n = vdx_wire_enc_mem_rep(rep, sizeof(rep), req->hdr.seq, st,
                              mem.wc ? VDX_WIRE_MEM_F_WC : 0, mem.fd_offset, mem.size);
     rc = conn_send(c, rep, (size_t)n, mem.fd, why);
-    close_fd(&mem.fd);
+    vdx_close_fd(&mem.fd);
     return rc;
 }
 
@@ -626,7 +606,7 @@ static int conn_process(struct vus_conn *c, const char **why)
     }
     c->fill = 0;
     rc = conn_dispatch(c, &req, why);
-    close_fd(&c->rx_fd);
+    vdx_close_fd(&c->rx_fd);
     return rc;
 }
 
@@ -658,7 +638,7 @@ static int conn_take_fds(struct vus_conn *c, struct msghdr *msg, const char **wh
         }
     }
     if ((msg->msg_flags & MSG_CTRUNC) || total > 1 || (total == 1 && c->rx_fd >= 0)) {
-        close_fd(&keep);
+        vdx_close_fd(&keep);
         *why = "more than one descriptor with a request";
         return -EBADF;
     }
@@ -890,7 +870,7 @@ static int epoll_open(struct vdx_unix_server *srv)
     if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->listen_fd, &ev) < 0) {
         int rc = -errno;
 
-        close_fd(&srv->epoll_fd);
+        vdx_close_fd(&srv->epoll_fd);
         return rc;
     }
     return 0;
@@ -962,7 +942,7 @@ int vdx_unix_server_create(struct dext *d, const struct vdx_unix_server_opts *op
     return 0;
 
 out_listener:
-    close_fd(&srv->listen_fd);
+    vdx_close_fd(&srv->listen_fd);
     unlink(srv->path);
 out_scratch:
     free(srv->scratch);
@@ -1022,8 +1002,8 @@ void vdx_unix_server_destroy(struct vdx_unix_server *srv)
     while (srv->conns != NULL) {
         conn_free(srv->conns);
     }
-    close_fd(&srv->epoll_fd);
-    close_fd(&srv->listen_fd);
+    vdx_close_fd(&srv->epoll_fd);
+    vdx_close_fd(&srv->listen_fd);
     socket_unlink_ours(srv);
     free(srv->scratch);
     free(srv);
