@@ -70,6 +70,10 @@ int cli_parse_dext_json(const char *cmd, const char *usage, int argc, char **arg
 /* Parse an unsigned decimal (or 0x hex) number into *out. Returns 0 or -EINVAL. */
 int cli_parse_u64(const char *s, uint64_t *out);
 
+/* Parse a byte count with an optional K, M, G or T suffix (powers of 1024).
+ * Returns 0 or -EINVAL (also on overflow). */
+int cli_parse_size(const char *s, uint64_t *out);
+
 /* Parse "identity" or "dart". Returns 0 or -EINVAL. */
 int cli_parse_iommu(const char *s, enum dext_iommu_mode *out);
 const char *cli_iommu_name(enum dext_iommu_mode mode);
@@ -125,6 +129,8 @@ struct cli_dext_opts {
     unsigned n_devices;
     const char *runtime_dir; /* NULL: vdx_default_runtime_dir() */
     enum dext_iommu_mode iommu;
+    uint64_t dart_aperture;     /* 0: the default (1.5 GiB) */
+    uint64_t dart_max_mappings; /* 0: the default (65,536) */
     bool allow_any_uid;
     uid_t allowed_uids[VDX_UNIX_MAX_ALLOWED_UIDS];
     unsigned n_allowed_uids;

@@ -106,6 +106,37 @@ int cli_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    char *end = NULL;
+    unsigned long long v;
+    const char *u;
+
+    if (!s || !*s || *s == '-') {
+        return -EINVAL;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s) {
+        return -EINVAL;
+    }
+    if (*end) {
+        u = strchr(units, *end);
+        if (!u || end[1] != '\0') {
+            return -EINVAL;
+        }
+        for (const char *p = units; p <= u; p++) {
+            if (v > UINT64_MAX / 1024) {
+                return -EINVAL;
+            }
+            v *= 1024;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
 int cli_parse_iommu(const char *s, enum dext_iommu_mode *out)
 {
     if (strcmp(s, "identity") == 0) {

@@ -37,6 +37,9 @@ static const char usage[] =
     "                       for root, else /tmp/vfio-dext-UID)\n"
     "  --iommu MODE         identity (bus address = registered key, default) or\n"
     "                       dart (the dext chooses bus addresses, 16 KiB granule)\n"
+    "  --dart-aperture SIZE bytes the DART may map at once (multiple of 16K,\n"
+    "                       16K..1T; default 1536M)\n"
+    "  --dart-max-mappings N  live DART mappings at once (1..16777216; default 65536)\n"
     "  --allow-uid UID      also accept clients running as UID (repeatable)\n"
     "  --allow-any-uid      accept clients of every user\n"
     "  --verbose            log debug messages on stderr\n"
@@ -61,6 +64,8 @@ enum {
     OPT_DEVICE = 256,
     OPT_RUNTIME_DIR,
     OPT_IOMMU,
+    OPT_DART_APERTURE,
+    OPT_DART_MAX_MAPPINGS,
     OPT_ALLOW_UID,
     OPT_ALLOW_ANY_UID,
     OPT_VERBOSE,
@@ -70,6 +75,8 @@ static const struct option long_opts[] = {
     {"device", required_argument, NULL, OPT_DEVICE},
     {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
     {"iommu", required_argument, NULL, OPT_IOMMU},
+    {"dart-aperture", required_argument, NULL, OPT_DART_APERTURE},
+    {"dart-max-mappings", required_argument, NULL, OPT_DART_MAX_MAPPINGS},
     {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
     {"allow-any-uid", no_argument, NULL, OPT_ALLOW_ANY_UID},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
@@ -101,10 +108,33 @@ static int add_device(struct cli_dext_opts *o, const char *spec)
     return CLI_EXIT_OK;
 }
 
+static int parse_dart(struct cli_dext_opts *o, int opt, const char *s)
+{
+    uint64_t v;
+
+    if (opt == OPT_DART_APERTURE) {
+        if (cli_parse_size(s, &v) < 0 || v < DEXT_DART_GRANULE || v > (1ull << 40) ||
+            v % DEXT_DART_GRANULE) {
+            return cli_usage_error("dext", "--dart-aperture '%s': a multiple of 16K "
+                                   "between 16K and 1T", s);
+        }
+        o->dart_aperture = v;
+    } else {
+        if (cli_parse_u64(s, &v) < 0 || v == 0 || v > (1u << 24)) {
+            return cli_usage_error("dext", "--dart-max-mappings '%s': 1..16777216", s);
+        }
+        o->dart_max_mappings = v;
+    }
+    return -1;
+}
+
 /* Returns -1 to go on, or an exit code (help shown, or usage error). */
 static int parse_one(struct cli_dext_opts *o, int opt, char **argv)
 {
     switch (opt) {
+    case OPT_DART_APERTURE:
+    case OPT_DART_MAX_MAPPINGS:
+        return parse_dart(o, opt, optarg);
     case OPT_DEVICE:
         return add_device(o, optarg) == CLI_EXIT_OK ? -1 : CLI_EXIT_USAGE;
     case OPT_RUNTIME_DIR:
@@ -174,6 +204,12 @@ static int create_dext(const struct cli_dext_opts *o, struct dext **out)
 
     dext_opts_default(&opts);
     opts.iommu = o->iommu;
+    if (o->dart_aperture) {
+        opts.dart_aperture = o->dart_aperture;
+    }
+    if (o->dart_max_mappings) {
+        opts.dart_max_mappings = (uint32_t)o->dart_max_mappings;
+    }
     rc = dext_create(&opts, out);
     if (rc < 0) {
         cli_error("dext", "cannot create the dext: %s", strerror(-rc));

@@ -327,6 +327,8 @@ void iommu_get_stats(struct iommu *io, struct iommu_stats *st)
     st->mappings = io->nmaps;
     st->bytes = io->bytes;
     st->aperture_used = io->aperture_used;
+    st->aperture_size = io->cfg.aperture_size;
+    st->max_mappings = io->cfg.max_mappings;
     st->faults = __atomic_load_n(&io->faults, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&io->lock);
 }

@@ -38,6 +38,8 @@ struct iommu_stats {
     uint64_t bytes;      /* live */
     uint64_t faults;     /* accesses refused */
     uint64_t aperture_used; /* bytes of aperture allocated */
+    uint64_t aperture_size; /* configured */
+    uint32_t max_mappings;  /* configured; 0 = unlimited */
 };
 
 int iommu_create(const struct iommu_config *cfg, struct iommu **out);

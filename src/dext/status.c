@@ -65,6 +65,11 @@ static struct json_object *counters_json(struct dext_dev *dev)
     add_u64(c, "dma_bytes_peak", dev->c.dma_bytes_peak);
     add_u64(c, "iommu_mappings", st.mappings);
     add_u64(c, "iommu_faults", st.faults);
+    add_u64(c, "iommu_aperture_bytes", st.aperture_size);
+    add_u64(c, "iommu_aperture_used", st.aperture_used);
+    if (st.max_mappings) {
+        add_u64(c, "iommu_max_mappings", st.max_mappings);
+    }
     irq_counters(dev, c);
     add_u64(c, "resets_function", dev->c.resets_function);
     add_u64(c, "resets_hot", dev->c.resets_hot);

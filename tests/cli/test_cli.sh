@@ -153,6 +153,10 @@ test_usage_errors() {
         "frobnicate"
         "dext"
         "dext --device sim:testdev --iommu bogus"
+        "dext --device sim:testdev --dart-aperture 1000"
+        "dext --device sim:testdev --dart-aperture 2T"
+        "dext --device sim:testdev --dart-aperture 16Q"
+        "dext --device sim:testdev --dart-max-mappings 0"
         "dext --device sim:testdev --allow-uid nobody"
         "dext --device sim:testdev extra"
         "list-devices --bogus"
@@ -229,6 +233,14 @@ test_dart_daemon() {
     expect_in "$TMP/out" "0000:00:02.0" "second device listed"
     probe_ok "probe over unix (dart), device 1" 0000:00:01.0 --dext "unix:$dir"
     probe_ok "probe over unix (dart), device 2" 0000:00:02.0 --dext "unix:$dir"
+    stop_daemon "$dir"
+    # A configured aperture and mapping cap reach every device's IOMMU.
+    start_daemon "$dir" --iommu dart --dart-aperture 64M --dart-max-mappings 100 \
+        --device sim:testdev || return
+    run 0 "status with a configured DART" -- "$BIN" status --dext "unix:$dir" --json
+    expect_in "$TMP/out" '"iommu_aperture_bytes":67108864' "aperture size configured"
+    expect_in "$TMP/out" '"iommu_max_mappings":100' "mapping cap configured"
+    probe_ok "probe over unix (64M DART aperture)" 0000:00:01.0 --dext "unix:$dir"
     stop_daemon "$dir"
 }
 
