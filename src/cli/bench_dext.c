@@ -12,9 +12,11 @@
 #include <json-c/json.h>
 
 #include "cli/bench.h"
+#include "cli/bench_nvme.h"
 
 static const char usage[] =
     "Usage: vfio-dext bench dext [--json] [--iterations N] [--repetitions R]\n"
+    "       vfio-dext bench nvme [--json] [--seconds S]   (see: bench nvme --help)\n"
     "\n"
     "Measure the dext's fast paths with a simulated device (sim:testdev) and\n"
     "print each median beside its goal:\n"
@@ -248,10 +250,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, bool *json)
         }
     }
     if (optind >= argc) {
-        return cli_usage_error("bench", "what to measure? the only benchmark is: dext");
+        return cli_usage_error("bench", "what to measure? dext or nvme");
     }
     if (strcmp(argv[optind], "dext") != 0) {
-        return cli_usage_error("bench", "unknown benchmark '%s' (the only one is: dext)",
+        return cli_usage_error("bench", "unknown benchmark '%s' (use dext or nvme)",
                                argv[optind]);
     }
     if (optind + 1 < argc) {
@@ -265,8 +267,12 @@ int cli_cmd_bench(int argc, char **argv)
     struct bench_results r;
     struct bench_opts o;
     bool json = false;
-    int rc = parse_args(argc, argv, &o, &json);
+    int rc;
 
+    if (argc > 1 && strcmp(argv[1], "nvme") == 0) {
+        return vdx_bench_nvme_main(argc - 1, argv + 1);
+    }
+    rc = parse_args(argc, argv, &o, &json);
     if (rc >= 0) {
         return rc;
     }

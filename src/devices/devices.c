@@ -10,6 +10,7 @@
  * over the caller's string (plus the kind's create) and are thread-safe.
  */
 #include "dext/device.h"
+#include "devices/nvme.h"
 #include "devices/simpci.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 /* Add a kind here (and its simpci_kind in its own file). */
 static const struct simpci_kind *const kinds[] = {
     &simpci_kind_testdev,
+    &simpci_kind_nvme,
 };
 #define NUM_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 

@@ -247,6 +247,7 @@ test_dart_daemon() {
 test_local() {
     probe_ok "probe --local (identity)" 0000:00:01.0 --local sim:testdev
     probe_ok "probe --local (dart)" --local sim:testdev --iommu dart
+    probe_ok "probe --local sim:nvme" --local sim:nvme,size=64M
     run 1 "probe --local with a bad SPEC" -- "$BIN" probe --local sim:nosuchdevice
     expect_one_error_line "probe --local with a bad SPEC"
 }
@@ -260,6 +261,12 @@ test_bench_smoke() {
         irq_rate_per_s repetitions goal; do
         expect_in "$TMP/out" "\"$key\":" "bench JSON has $key"
     done
+    run 0 "bench nvme --json (short)" -- "$BIN" bench nvme --json --seconds 0.05
+    for key in iops_4k_randread_qd1 iops_4k_randread_qd32 iops_4k_randwrite_qd32 \
+        mbps_128k_seqread mbps_128k_seqwrite memcpy_mbps; do
+        expect_in "$TMP/out" "\"$key\":" "bench nvme JSON has $key"
+    done
+    expect_in "$TMP/out" '"verified":true' "bench nvme verified every byte"
 }
 
 if [[ "$MODE" == bench ]]; then
