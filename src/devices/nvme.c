@@ -13,10 +13,16 @@
  * the host moves the CQ head. Asynchronous Event Requests are the only
  * commands held: they complete when an event happens.
  *
- * All data moves through bounce buffers allocated at creation; nothing is
- * allocated on the I/O path. A transfer the IOMMU refuses completes its
- * command with Data Transfer Error; a queue entry the controller cannot
- * fetch or post sets CSTS.CFS, as hardware does.
+ * Data path: the PRPs of a command are mapped to segments and bus-contiguous
+ * neighbours merged, so one host->dma_rw moves each contiguous run. Reads
+ * from a RAM store go straight from the store to host memory (one copy);
+ * Writes of one run go straight from host memory into the store; everything
+ * else (file store, Writes over several runs, admin data) goes through
+ * bounce buffers allocated at creation. Nothing is allocated on the I/O
+ * path, and host memory is touched only through host->dma_rw. A transfer
+ * the IOMMU refuses completes its command with Data Transfer Error (a Write
+ * then stores nothing); a queue entry the controller cannot fetch or post
+ * sets CSTS.CFS, as hardware does.
  *
  * Threading: every entry point runs under the dext's device lock; the
  * device starts no thread.
@@ -31,20 +37,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-               "the Identify and log structures are filled as little-endian C structs");
-
 #define NV_NAME "sim:nvme"
 #define NV_NQ   (NVME_SIM_MAX_QUEUES + 1u) /* queue slots, admin included */
 
+#define NV_MPS (NVME_SIM_PAGE_SHIFT - NVME_MPS_BASE_SHIFT)
 #define NV_CAP                                                                             \
-    ((uint64_t)NVME_SIM_MQES | NVME_CAP_CQR |                                              \
-     ((uint64_t)NVME_SIM_TO << NVME_CAP_TO_SHIFT) | NVME_CAP_CSS_NVM)
+    (NVME_SET64(NVME_SIM_MQES, CAP_MQES) | NVME_CAP_CQR |                                  \
+     NVME_SET64(NVME_SIM_TO, CAP_TO) | NVME_SET64(NVME_SIM_DSTRD, CAP_DSTRD) |             \
+     NVME_SET64(NVME_CAP_CSS_NVM, CAP_CSS) | NVME_SET64(NV_MPS, CAP_MPSMIN) |              \
+     NVME_SET64(NV_MPS, CAP_MPSMAX))
 #define NV_VS         NVME_VS(1, 4, 0)
 #define NV_MAX_EVENTS 8u
 #define NV_ERRLOG_LEN (NVME_SIM_ELPE + 1u)
 #define NV_AEC_MASK   0xffu /* SMART critical warnings; no notices (OAES = 0) */
 #define NV_NO_QUEUE   0xffffu
+
+/* The CC fields implemented (Base §3.1.3.5): EN, CSS, MPS, AMS, SHN, IOSQES,
+ * IOCQES; the others read 0. */
+#define NV_CC_SHN_BITS NVME_SET(NVME_CC_SHN_MASK, CC_SHN)
+#define NV_CC_WRITABLE                                                                     \
+    (NVME_CC_EN | NVME_SET(NVME_CC_CSS_MASK, CC_CSS) |                                     \
+     NVME_SET(NVME_CC_MPS_MASK, CC_MPS) | NVME_SET(NVME_CC_AMS_MASK, CC_AMS) |             \
+     NV_CC_SHN_BITS | NVME_SET(NVME_CC_IOSQES_MASK, CC_IOSQES) |                           \
+     NVME_SET(NVME_CC_IOCQES_MASK, CC_IOCQES))
+#define NV_CSTS_SHST_BITS NVME_SET(NVME_CSTS_SHST_MASK, CSTS_SHST)
+#define NV_AQA_WRITABLE                                                                    \
+    (NVME_SET(NVME_AQA_ASQS_MASK, AQA_ASQS) | NVME_SET(NVME_AQA_ACQS_MASK, AQA_ACQS))
+_Static_assert(NV_CC_WRITABLE == 0x00fffff1u, "CC bits 23:0 but 3:1");
+_Static_assert(NV_AQA_WRITABLE == 0x0fff0fffu, "AQA: ASQS 11:0, ACQS 27:16");
 
 /* ---- State ---------------------------------------------------------------------- */
 
@@ -168,33 +188,57 @@ static int prp_read(void *ctx, uint64_t addr, void *buf, size_t len)
     return dma(ctx, addr, buf, len, VDX_DMA_TO_DEVICE);
 }
 
+/* Map the command's PRPs for `len` bytes into n->segs[0..*nruns), runs of
+ * bus-contiguous pages merged. A PRP list the IOMMU refuses is a Data
+ * Transfer Error (counted). */
+static uint16_t data_map(struct nvme_dev *n, const struct nvme_cmd *c, uint64_t len,
+                         unsigned *nruns)
+{
+    uint16_t st = nvme_prp_map(c->prp1, c->prp2, len, prp_read, n, n->prp,
+                               NVME_SIM_PAGE_SIZE / sizeof(uint64_t), n->segs,
+                               NVME_SIM_MAX_SEGS, nruns);
+
+    if (st == NVME_SC_SUCCESS) {
+        *nruns = nvme_seg_merge(n->segs, *nruns);
+    } else if (st == NVME_SC_DATA_XFER_ERROR) {
+        n->st.dma_errors++;
+    }
+    return st;
+}
+
+/* Move the mapped data between buf and host memory, one DMA per run. A run
+ * the IOMMU refuses moves nothing (dma_rw is all or nothing) and ends the
+ * transfer with Data Transfer Error (counted); the runs before it moved. */
+static uint16_t data_move(struct nvme_dev *n, unsigned nruns, void *buf,
+                          enum vdx_dma_dir dir)
+{
+    uint8_t *p = buf;
+
+    for (unsigned i = 0; i < nruns; i++) {
+        if (dma(n, n->segs[i].addr, p, n->segs[i].len, dir)) {
+            n->st.dma_errors++;
+            return NVME_SC_DATA_XFER_ERROR;
+        }
+        p += n->segs[i].len;
+    }
+    return NVME_SC_SUCCESS;
+}
+
 /* Move `len` bytes between buf and the command's PRPs. */
 static uint16_t xfer(struct nvme_dev *n, const struct nvme_cmd *c, void *buf, uint64_t len,
                      enum vdx_dma_dir dir)
 {
-    unsigned nsegs = 0;
-    uint64_t pos = 0;
-    uint16_t st = nvme_prp_map(c->prp1, c->prp2, len, prp_read, n, n->prp,
-                               NVME_SIM_PAGE_SIZE / sizeof(uint64_t), n->segs,
-                               NVME_SIM_MAX_SEGS, &nsegs);
+    unsigned nruns = 0;
+    uint16_t st = data_map(n, c, len, &nruns);
 
-    for (unsigned i = 0; !st && i < nsegs; i++) {
-        if (dma(n, n->segs[i].addr, (uint8_t *)buf + pos, n->segs[i].len, dir)) {
-            st = NVME_SC_DATA_XFER_ERROR;
-        }
-        pos += n->segs[i].len;
-    }
-    if (st == NVME_SC_DATA_XFER_ERROR) {
-        n->st.dma_errors++;
-    }
-    return st;
+    return st ? st : data_move(n, nruns, buf, dir);
 }
 
 /* ---- Errors, events, interrupts ---------------------------------------------------- */
 
 static bool nv_ready(const struct nvme_dev *n)
 {
-    return (n->r.csts & (NVME_CSTS_RDY | NVME_CSTS_CFS | NVME_CSTS_SHST_MASK)) ==
+    return (n->r.csts & (NVME_CSTS_RDY | NVME_CSTS_CFS | NV_CSTS_SHST_BITS)) ==
            NVME_CSTS_RDY;
 }
 
@@ -220,7 +264,7 @@ static void errlog_add(struct nvme_dev *n, uint16_t sqid, uint16_t cid, uint16_t
     e->error_count = ++n->error_count;
     e->sqid = sqid;
     e->cid = cid;
-    e->status = (uint16_t)((status & 0x7fffu) << 1);
+    e->status = (uint16_t)NVME_SET(status, CQE_SF); /* as in a CQE, phase 0 */
     e->param_loc = 0xffffu;
     e->lba = lba;
     e->nsid = nsid;
@@ -239,7 +283,7 @@ static int cq_post(struct nvme_dev *n, uint16_t cqid, struct nvme_cpl *cpl)
     uint8_t raw[NVME_CQE_SIZE];
 
     if (cpl->status != NVME_SC_SUCCESS) {
-        cpl->status |= NVME_DNR;
+        cpl->status |= NVME_SF_DNR;
     }
     nvme_cpl_encode(cpl, cq->phase, raw, sizeof(raw));
     if (dma(n, cq->base + (uint64_t)cq->tail * NVME_CQE_SIZE, raw, sizeof(raw),
@@ -393,14 +437,15 @@ static void drop_state(struct nvme_dev *n)
 static void ctrl_reset(struct nvme_dev *n)
 {
     drop_state(n);
-    n->r.csts = NVME_CC_SHN(n->r.cc) ? (n->r.csts & NVME_CSTS_SHST_MASK) : 0;
+    n->r.csts = NVME_GET(n->r.cc, CC_SHN) ? (n->r.csts & NV_CSTS_SHST_BITS) : 0;
     n->st.resets++;
 }
 
 /* CC.EN 0 -> 1 (Base §3.5.1): bad configuration -> CFS, RDY stays 0. */
 static void ctrl_enable(struct nvme_dev *n)
 {
-    uint32_t asqs = NVME_AQA_ASQS(n->r.aqa) + 1, acqs = NVME_AQA_ACQS(n->r.aqa) + 1;
+    uint32_t asqs = NVME_GET(n->r.aqa, AQA_ASQS) + 1,
+             acqs = NVME_GET(n->r.aqa, AQA_ACQS) + 1;
 
     if (!nvme_cc_valid(n->r.cc, NV_CAP, n->r.aqa, n->r.asq, n->r.acq)) {
         n->r.csts = NVME_CSTS_CFS;
@@ -428,7 +473,8 @@ static void ctrl_shutdown(struct nvme_dev *n)
         vdx_log(VDX_LOG_ERR, "%s: " NV_NAME ": flush at shutdown failed: %s", n->bdf,
                 strerror(-rc));
     }
-    n->r.csts = (n->r.csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_COMPLETE;
+    n->r.csts =
+        (n->r.csts & ~NV_CSTS_SHST_BITS) | NVME_SET(NVME_CSTS_SHST_COMPLETE, CSTS_SHST);
     n->st.shutdowns++;
 }
 
@@ -436,12 +482,12 @@ static void cc_write(struct nvme_dev *n, uint32_t val)
 {
     uint32_t old = n->r.cc;
     bool was_en = old & NVME_CC_EN, en = val & NVME_CC_EN;
-    const uint32_t live_bits = NVME_CC_EN | NVME_CC_SHN_MASK;
+    const uint32_t live_bits = NVME_CC_EN | NV_CC_SHN_BITS;
 
     /* While enabled only EN and SHN may change. */
     n->r.cc =
-        (was_en && en) ? (old & ~live_bits) | (val & live_bits) : val & NVME_CC_WRITABLE;
-    if (NVME_CC_SHN(n->r.cc) && !NVME_CC_SHN(old)) {
+        (was_en && en) ? (old & ~live_bits) | (val & live_bits) : val & NV_CC_WRITABLE;
+    if (NVME_GET(n->r.cc, CC_SHN) && !NVME_GET(old, CC_SHN)) {
         ctrl_shutdown(n);
     }
     if (was_en && !en) {
@@ -515,7 +561,7 @@ static void reg_write32(struct nvme_dev *n, uint32_t off, uint32_t val)
         cc_write(n, val);
         break;
     case NVME_REG_AQA:
-        n->r.aqa = en ? n->r.aqa : (val & NVME_AQA_MASK);
+        n->r.aqa = en ? n->r.aqa : (val & NV_AQA_WRITABLE);
         break;
     case NVME_REG_ASQ:
     case NVME_REG_ASQ + 4:
@@ -546,9 +592,9 @@ static void count_status(struct nvme_dev *n, uint16_t qid, const struct nvme_cmd
     if (st == NVME_SC_SUCCESS) {
         return;
     }
-    if (st == NVME_SC_DATA_XFER_ERROR || NVME_STATUS_SCT(st) == NVME_SCT_MEDIA) {
+    if (st == NVME_SC_DATA_XFER_ERROR || NVME_GET(st, SF_SCT) == NVME_SCT_MEDIA) {
         if (st != NVME_SC_COMPARE_FAILURE) {
-            errlog_add(n, qid, c->cid, st | NVME_DNR, c->nsid, 0);
+            errlog_add(n, qid, c->cid, st | NVME_SF_DNR, c->nsid, 0);
         }
         return;
     }
@@ -682,20 +728,20 @@ static void build_id_ctrl(const struct nvme_dev *n, struct nvme_id_ctrl *id)
     id->mdts = NVME_SIM_MDTS;
     id->cntlid = 1;
     id->ver = NV_VS;
-    id->cntrltype = 1; /* I/O controller */
+    id->cntrltype = NVME_CNTRLTYPE_IO;
     id->acl = NVME_SIM_ACL;
     id->aerl = NVME_SIM_AERL;
-    id->frmw = 0x03; /* one slot, read-only */
-    id->lpa = 0x05;  /* SMART per namespace, extended Get Log Page data */
+    id->frmw = NVME_FRMW_SLOT1_RO | NVME_SET(1, FRMW_NSLOTS);
+    id->lpa = NVME_LPA_SMART_PER_NS | NVME_LPA_EXT_DATA;
     id->elpe = NVME_SIM_ELPE;
     id->wctemp = NVME_SIM_WCTEMP_K;
     id->cctemp = NVME_SIM_CCTEMP_K;
     nvme_put_u128(id->tnvmcap, n->size);
-    id->sqes = (NVME_SQES_LOG2 << 4) | NVME_SQES_LOG2;
-    id->cqes = (NVME_CQES_LOG2 << 4) | NVME_CQES_LOG2;
+    id->sqes = NVME_SET(NVME_SQES_LOG2, QES_MAX) | NVME_SET(NVME_SQES_LOG2, QES_MIN);
+    id->cqes = NVME_SET(NVME_CQES_LOG2, QES_MAX) | NVME_SET(NVME_CQES_LOG2, QES_MIN);
     id->nn = 1;
-    id->oncs = 0x000d;              /* Compare, Dataset Management, Write Zeroes */
-    id->vwc = n->vwc ? 0x07 : 0x00; /* present; Flush with NSID FFFFFFFFh */
+    id->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
+    id->vwc = n->vwc ? NVME_VWC_PRESENT | NVME_SET(NVME_VWC_FLUSH_NSID_ALL, VWC_FLUSH) : 0;
     snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.vfio-dext:sim-nvme:%s",
              n->serial);
     id->psd[0].mp = 2500; /* 25 W */
@@ -709,10 +755,10 @@ static void build_id_ns(const struct nvme_dev *n, struct nvme_id_ns *id)
     id->nuse = n->nsze;
     id->nlbaf = 0; /* one format */
     id->flbas = 0;
-    id->dlfeat = 0x09; /* deallocated blocks read 0; Write Zeroes DEAC */
+    id->dlfeat = NVME_DLFEAT_READ_ZEROES | NVME_DLFEAT_WZ_DEAC;
     nvme_put_u128(id->nvmcap, n->size);
     memcpy(id->nguid, n->nguid, sizeof(id->nguid));
-    id->lbaf[0] = NVME_LBAF(NVME_SIM_LBA_SHIFT);
+    id->lbaf[0] = NVME_SET(NVME_SIM_LBA_SHIFT, LBAF_LBADS);
 }
 
 static size_t put_desc(uint8_t *p, uint8_t type, const void *id, uint8_t len)
@@ -750,8 +796,8 @@ static uint16_t build_ns_list(uint32_t nsid, uint8_t *buf)
 
 static uint16_t identify_build(struct nvme_dev *n, const struct nvme_cmd *c)
 {
-    uint8_t cns = (uint8_t)c->cdw10;
-    uint8_t csi = (uint8_t)(c->cdw11 >> 24);
+    uint8_t cns = (uint8_t)NVME_GET(c->cdw10, IDENTIFY_CNS);
+    uint8_t csi = (uint8_t)NVME_GET(c->cdw11, IDENTIFY_CSI);
 
     memset(n->buf, 0, NVME_IDENTIFY_SIZE);
     switch (cns) {
@@ -816,7 +862,7 @@ static uint16_t adm_create_cq(struct nvme_dev *n, const struct nvme_cmd *c, uint
         return st;
     }
     if (n->cq[q.qid].live) {
-        return NVME_SC_QID_INVALID;
+        return NVME_SC_INVALID_QID;
     }
     n->cq[q.qid] = (struct nv_cq){.base = q.base,
                                   .size = q.size,
@@ -840,7 +886,7 @@ static uint16_t adm_create_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint
         return st;
     }
     if (n->sq[q.qid].live) {
-        return NVME_SC_QID_INVALID;
+        return NVME_SC_INVALID_QID;
     }
     if (!queue_exists(n, q.cqid, true)) {
         return NVME_SC_CQ_INVALID;
@@ -854,12 +900,12 @@ static uint16_t adm_create_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint
 static uint16_t adm_delete_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint32_t *dw0,
                               bool *post)
 {
-    uint16_t qid = (uint16_t)c->cdw10;
+    uint16_t qid = (uint16_t)NVME_GET(c->cdw10, QUEUE_QID);
 
     (void)dw0;
     (void)post;
     if (qid == 0 || !queue_exists(n, qid, false)) {
-        return NVME_SC_QID_INVALID;
+        return NVME_SC_INVALID_QID;
     }
     n->cq[n->sq[qid].cqid].nsq--;
     memset(&n->sq[qid], 0, sizeof(n->sq[qid]));
@@ -869,15 +915,15 @@ static uint16_t adm_delete_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint
 static uint16_t adm_delete_cq(struct nvme_dev *n, const struct nvme_cmd *c, uint32_t *dw0,
                               bool *post)
 {
-    uint16_t qid = (uint16_t)c->cdw10;
+    uint16_t qid = (uint16_t)NVME_GET(c->cdw10, QUEUE_QID);
 
     (void)dw0;
     (void)post;
     if (qid == 0 || !queue_exists(n, qid, true)) {
-        return NVME_SC_QID_INVALID;
+        return NVME_SC_INVALID_QID;
     }
     if (n->cq[qid].nsq) {
-        return NVME_SC_INVALID_QUEUE_DEL;
+        return NVME_SC_INVALID_QUEUE_DELETION;
     }
     memset(&n->cq[qid], 0, sizeof(n->cq[qid]));
     n->irq_pending[qid / 64] &= ~(1ull << (qid % 64));
@@ -1032,19 +1078,19 @@ static const struct feat_def *feat_find(const struct nvme_dev *n, uint8_t fid)
  * Fh: the only sensor), THSEL 21:20 (0 over, 1 under). */
 static uint16_t temp_sel(uint32_t cdw11, bool *under)
 {
-    uint32_t tmpsel = (cdw11 >> 16) & 0xfu, thsel = (cdw11 >> 20) & 0x3u;
+    uint32_t tmpsel = NVME_GET(cdw11, FEAT_TMPSEL), thsel = NVME_GET(cdw11, FEAT_THSEL);
 
-    if ((tmpsel != 0 && tmpsel != 0xfu) || thsel > 1) {
+    if ((tmpsel != 0 && tmpsel != NVME_FEAT_TMPSEL_MASK) || thsel > NVME_THSEL_UNDER) {
         return NVME_SC_INVALID_FIELD;
     }
-    *under = thsel == 1;
+    *under = thsel == NVME_THSEL_UNDER;
     return NVME_SC_SUCCESS;
 }
 
 static uint16_t feat_value(const struct nvme_dev *n, const struct nv_feat *f,
                            const struct nvme_cmd *c, uint8_t fid, uint32_t *dw0)
 {
-    uint32_t iv = c->cdw11 & 0xffffu;
+    uint32_t iv = NVME_GET(c->cdw11, FEAT_IV);
     bool under = false;
     uint16_t st;
 
@@ -1066,7 +1112,7 @@ static uint16_t feat_value(const struct nvme_dev *n, const struct nv_feat *f,
         *dw0 = f->wce ? 1u : 0u;
         return NVME_SC_SUCCESS;
     case NVME_FEAT_NUM_QUEUES:
-        *dw0 = ((uint32_t)(f->ncqa - 1) << 16) | (uint32_t)(f->nsqa - 1);
+        *dw0 = NVME_SET(f->ncqa - 1, FEAT_NQ_CQ) | NVME_SET(f->nsqa - 1, FEAT_NQ_SQ);
         return NVME_SC_SUCCESS;
     case NVME_FEAT_IRQ_COALESCE:
         *dw0 = f->irq_coalesce;
@@ -1075,7 +1121,7 @@ static uint16_t feat_value(const struct nvme_dev *n, const struct nv_feat *f,
         if (iv >= n->nvec) {
             return NVME_SC_INVALID_FIELD;
         }
-        *dw0 = iv | (f->irq_cd[iv] ? 0x10000u : 0u);
+        *dw0 = iv | (f->irq_cd[iv] ? NVME_FEAT_IV_CD : 0u);
         return NVME_SC_SUCCESS;
     case NVME_FEAT_WRITE_ATOMIC:
         *dw0 = f->write_atomic;
@@ -1099,14 +1145,14 @@ static uint16_t feat_nsid(const struct feat_def *d, uint32_t nsid, bool strict)
     if (nsid == 0 || !strict) {
         return NVME_SC_SUCCESS;
     }
-    return nsid == 1 ? NVME_SC_FEAT_NOT_NS_SPEC : NVME_SC_INVALID_NS;
+    return nsid == 1 ? NVME_SC_FEAT_NOT_NS_SPECIFIC : NVME_SC_INVALID_NS;
 }
 
 static uint16_t adm_get_features(struct nvme_dev *n, const struct nvme_cmd *c,
                                  uint32_t *dw0, bool *post)
 {
-    uint8_t fid = (uint8_t)c->cdw10;
-    unsigned sel = (c->cdw10 >> 8) & 0x7u;
+    uint8_t fid = (uint8_t)NVME_GET(c->cdw10, FEAT_FID);
+    unsigned sel = NVME_GET(c->cdw10, FEAT_SEL);
     const struct feat_def *d = feat_find(n, fid);
     uint16_t st;
 
@@ -1129,9 +1175,9 @@ static uint16_t adm_get_features(struct nvme_dev *n, const struct nvme_cmd *c,
 
 static uint16_t set_num_queues(struct nvme_dev *n, uint32_t cdw11, uint32_t *dw0)
 {
-    uint32_t nsqr = cdw11 & 0xffffu, ncqr = cdw11 >> 16;
+    uint32_t nsqr = NVME_GET(cdw11, FEAT_NQ_SQ), ncqr = NVME_GET(cdw11, FEAT_NQ_CQ);
 
-    if (nsqr == 0xffffu || ncqr == 0xffffu) {
+    if (nsqr == NVME_FEAT_NQ_SQ_MASK || ncqr == NVME_FEAT_NQ_CQ_MASK) { /* 65536 */
         return NVME_SC_INVALID_FIELD;
     }
     for (unsigned q = 1; q <= n->nq; q++) {
@@ -1141,7 +1187,7 @@ static uint16_t set_num_queues(struct nvme_dev *n, uint32_t cdw11, uint32_t *dw0
     }
     n->feat.nsqa = (uint16_t)(nsqr + 1 < n->nq ? nsqr + 1 : n->nq);
     n->feat.ncqa = (uint16_t)(ncqr + 1 < n->nq ? ncqr + 1 : n->nq);
-    *dw0 = ((uint32_t)(n->feat.ncqa - 1) << 16) | (uint32_t)(n->feat.nsqa - 1);
+    *dw0 = NVME_SET(n->feat.ncqa - 1, FEAT_NQ_CQ) | NVME_SET(n->feat.nsqa - 1, FEAT_NQ_SQ);
     return NVME_SC_SUCCESS;
 }
 
@@ -1154,9 +1200,9 @@ static uint16_t set_temp(struct nvme_dev *n, uint32_t cdw11)
         return st;
     }
     if (under) {
-        n->feat.temp_under = (uint16_t)cdw11;
+        n->feat.temp_under = (uint16_t)NVME_GET(cdw11, FEAT_TMPTH);
     } else {
-        n->feat.temp_over = (uint16_t)cdw11;
+        n->feat.temp_over = (uint16_t)NVME_GET(cdw11, FEAT_TMPTH);
     }
     temp_check(n);
     return NVME_SC_SUCCESS;
@@ -1176,12 +1222,12 @@ static uint16_t set_wce(struct nvme_dev *n, uint32_t cdw11)
 
 static uint16_t set_irq_config(struct nvme_dev *n, uint32_t cdw11)
 {
-    uint32_t iv = cdw11 & 0xffffu;
+    uint32_t iv = NVME_GET(cdw11, FEAT_IV);
 
     if (iv >= n->nvec) {
         return NVME_SC_INVALID_FIELD;
     }
-    n->feat.irq_cd[iv] = (cdw11 >> 16) & 1u;
+    n->feat.irq_cd[iv] = (cdw11 & NVME_FEAT_IV_CD) != 0;
     return NVME_SC_SUCCESS;
 }
 
@@ -1226,7 +1272,7 @@ static uint16_t feat_set(struct nvme_dev *n, uint8_t fid, uint32_t cdw11, uint32
 static uint16_t adm_set_features(struct nvme_dev *n, const struct nvme_cmd *c,
                                  uint32_t *dw0, bool *post)
 {
-    uint8_t fid = (uint8_t)c->cdw10;
+    uint8_t fid = (uint8_t)NVME_GET(c->cdw10, FEAT_FID);
     const struct feat_def *d = feat_find(n, fid);
     uint16_t st;
 
@@ -1335,21 +1381,67 @@ static uint16_t write_through(struct nvme_dev *n, bool fua)
     return rc ? store_failed(n, "sync", rc, NVME_SC_WRITE_FAULT) : NVME_SC_SUCCESS;
 }
 
+/* The medium's bytes [off, off + len): the RAM store itself, or the file's
+ * bytes read into `bounce`. NULL after a store error (counted, *st set). */
+static const uint8_t *medium_read(struct nvme_dev *n, uint64_t off, uint64_t len,
+                                  uint8_t *bounce, uint16_t *st)
+{
+    const uint8_t *p = nvme_store_ptr(n->store, off, len);
+    int rc;
+
+    if (p) {
+        return p;
+    }
+    rc = nvme_store_read(n->store, off, bounce, len);
+    if (rc) {
+        *st = store_failed(n, "read", rc, NVME_SC_UNRECOVERED_READ);
+        return NULL;
+    }
+    return bounce;
+}
+
+/*
+ * Write the mapped data of a Write to the medium at off. One run into a RAM
+ * store is copied straight from host memory into the store: one DMA, which
+ * the IOMMU makes all or nothing. Otherwise the data goes through the bounce
+ * buffer first, so that a Data Transfer Error on any run leaves the medium
+ * untouched too. NVMe promises nothing about the blocks of a failed Write
+ * (a real device may have written part of them); this device promises more:
+ * a failed Write stores nothing (docs/nvme.md).
+ */
+static uint16_t medium_write(struct nvme_dev *n, uint64_t off, uint64_t len, unsigned nruns)
+{
+    uint8_t *p = nvme_store_ptr(n->store, off, len);
+    uint16_t st;
+    int rc;
+
+    if (p && nruns == 1) {
+        return data_move(n, 1, p, VDX_DMA_TO_DEVICE);
+    }
+    st = data_move(n, nruns, n->buf, VDX_DMA_TO_DEVICE);
+    if (st) {
+        return st; /* nothing reached the medium */
+    }
+    rc = nvme_store_write(n->store, off, n->buf, len);
+    return rc ? store_failed(n, "write", rc, NVME_SC_WRITE_FAULT) : NVME_SC_SUCCESS;
+}
+
 static uint16_t io_read(struct nvme_dev *n, const struct nvme_cmd *c)
 {
     struct nvme_ns_limits lim;
     struct nvme_rw rw;
     uint16_t st = nvme_rw_parse(c, ns_limits(n, &lim), true, &rw);
-    int rc;
+    const uint8_t *data;
 
     if (st) {
         return st;
     }
-    rc = nvme_store_read(n->store, rw.slba << NVME_SIM_LBA_SHIFT, n->buf, rw.bytes);
-    if (rc) {
-        return store_failed(n, "read", rc, NVME_SC_UNRECOVERED_READ);
+    data = medium_read(n, rw.slba << NVME_SIM_LBA_SHIFT, rw.bytes, n->buf, &st);
+    if (!data) {
+        return st;
     }
-    st = xfer(n, c, n->buf, rw.bytes, VDX_DMA_FROM_DEVICE);
+    /* dma_rw only reads buf for VDX_DMA_FROM_DEVICE */
+    st = xfer(n, c, (void *)(uintptr_t)data, rw.bytes, VDX_DMA_FROM_DEVICE);
     if (!st) {
         n->st.reads++;
         n->st.bytes_read += rw.bytes;
@@ -1363,17 +1455,12 @@ static uint16_t io_write(struct nvme_dev *n, const struct nvme_cmd *c)
     struct nvme_ns_limits lim;
     struct nvme_rw rw;
     uint16_t st = nvme_rw_parse(c, ns_limits(n, &lim), true, &rw);
-    int rc;
+    unsigned nruns = 0;
 
-    if (!st) {
-        st = xfer(n, c, n->buf, rw.bytes, VDX_DMA_TO_DEVICE);
-    }
+    st = st ? st : data_map(n, c, rw.bytes, &nruns);
+    st = st ? st : medium_write(n, rw.slba << NVME_SIM_LBA_SHIFT, rw.bytes, nruns);
     if (st) {
-        return st; /* nothing reached the medium */
-    }
-    rc = nvme_store_write(n->store, rw.slba << NVME_SIM_LBA_SHIFT, n->buf, rw.bytes);
-    if (rc) {
-        return store_failed(n, "write", rc, NVME_SC_WRITE_FAULT);
+        return st;
     }
     st = write_through(n, rw.fua);
     if (!st) {
@@ -1389,14 +1476,14 @@ static uint16_t io_compare(struct nvme_dev *n, const struct nvme_cmd *c)
     struct nvme_ns_limits lim;
     struct nvme_rw rw;
     uint16_t st = nvme_rw_parse(c, ns_limits(n, &lim), true, &rw);
-    int rc;
+    const uint8_t *data;
 
     if (st) {
         return st;
     }
-    rc = nvme_store_read(n->store, rw.slba << NVME_SIM_LBA_SHIFT, n->aux, rw.bytes);
-    if (rc) {
-        return store_failed(n, "read", rc, NVME_SC_UNRECOVERED_READ);
+    data = medium_read(n, rw.slba << NVME_SIM_LBA_SHIFT, rw.bytes, n->aux, &st);
+    if (!data) {
+        return st;
     }
     st = xfer(n, c, n->buf, rw.bytes, VDX_DMA_TO_DEVICE);
     if (st) {
@@ -1404,7 +1491,7 @@ static uint16_t io_compare(struct nvme_dev *n, const struct nvme_cmd *c)
     }
     n->st.compares++;
     n->st.units_read += rw.bytes / 512;
-    if (memcmp(n->buf, n->aux, rw.bytes) != 0) {
+    if (memcmp(n->buf, data, rw.bytes) != 0) {
         n->st.compare_failures++;
         return NVME_SC_COMPARE_FAILURE;
     }
@@ -1488,17 +1575,17 @@ static uint16_t io_exec(struct nvme_dev *n, const struct nvme_cmd *c, uint32_t *
     (void)dw0;
     n->st.io_cmds++;
     switch (c->opc) {
-    case NVME_CMD_FLUSH:
+    case NVME_IO_FLUSH:
         return io_flush(n, c);
-    case NVME_CMD_WRITE:
+    case NVME_IO_WRITE:
         return io_write(n, c);
-    case NVME_CMD_READ:
+    case NVME_IO_READ:
         return io_read(n, c);
-    case NVME_CMD_COMPARE:
+    case NVME_IO_COMPARE:
         return io_compare(n, c);
-    case NVME_CMD_WRITE_ZEROES:
+    case NVME_IO_WRITE_ZEROES:
         return io_write_zeroes(n, c);
-    case NVME_CMD_DSM:
+    case NVME_IO_DSM:
         return io_dsm(n, c);
     default:
         return NVME_SC_INVALID_OPCODE;
@@ -1864,7 +1951,7 @@ static int create_pci(struct nvme_dev *n, const struct vdx_dev_host *host)
         .device = NVME_SIM_DEVICE_ID,
         .subsys_vendor = NVME_SIM_VENDOR_ID,
         .subsys_device = NVME_SIM_DEVICE_ID,
-        .class_code = NVME_SIM_CLASS_CODE,
+        .class_code = NVME_PCI_CLASS_CODE,
         .revision = NVME_SIM_REVISION,
     };
     int rc = simpci_create(&id, host, nv_flr, n, &n->pci);

@@ -49,10 +49,10 @@ int nvme_cmd_decode(const void *buf, size_t len, struct nvme_cmd *cmd)
         return -EINVAL;
     }
     cdw0 = get_le32(p);
-    cmd->opc = (uint8_t)cdw0;
-    cmd->fuse = (uint8_t)((cdw0 >> 8) & 0x3u);
-    cmd->psdt = (uint8_t)((cdw0 >> 14) & 0x3u);
-    cmd->cid = (uint16_t)(cdw0 >> 16);
+    cmd->opc = (uint8_t)NVME_GET(cdw0, SQE_OPC);
+    cmd->fuse = (uint8_t)NVME_GET(cdw0, SQE_FUSE);
+    cmd->psdt = (uint8_t)NVME_GET(cdw0, SQE_PSDT);
+    cmd->cid = (uint16_t)NVME_GET(cdw0, SQE_CID);
     cmd->nsid = get_le32(p + 4);
     cmd->mptr = get_le64(p + 16);
     cmd->prp1 = get_le64(p + 24);
@@ -78,26 +78,27 @@ int nvme_cpl_encode(const struct nvme_cpl *cpl, bool phase, void *buf, size_t le
     put_le16(p + 8, cpl->sqhd);
     put_le16(p + 10, cpl->sqid);
     put_le16(p + 12, cpl->cid);
-    put_le16(p + 14, (uint16_t)(((cpl->status & 0x7fffu) << 1) | (phase ? 1u : 0u)));
+    put_le16(p + 14, (uint16_t)(NVME_SET(cpl->status, CQE_SF) | (phase ? NVME_CQE_P : 0u)));
     return 0;
 }
 
 int nvme_cpl_decode(const void *buf, size_t len, struct nvme_cpl *cpl, bool *phase)
 {
     const uint8_t *p = buf;
-    uint32_t dw2, dw3;
+    uint32_t dw2;
+    uint16_t st; /* DW3 31:16 */
 
     if (!buf || !cpl || !phase || len < NVME_CQE_SIZE) {
         return -EINVAL;
     }
     dw2 = get_le32(p + 8);
-    dw3 = get_le32(p + 12);
+    st = (uint16_t)(get_le32(p + 12) >> 16);
     cpl->dw0 = get_le32(p);
     cpl->sqhd = (uint16_t)dw2;
     cpl->sqid = (uint16_t)(dw2 >> 16);
-    cpl->cid = (uint16_t)dw3;
-    cpl->status = (uint16_t)(dw3 >> 17);
-    *phase = (dw3 >> 16) & 1u;
+    cpl->cid = (uint16_t)get_le32(p + 12);
+    cpl->status = (uint16_t)NVME_GET(st, CQE_SF);
+    *phase = (st & NVME_CQE_P) != 0;
     return 0;
 }
 
@@ -130,14 +131,14 @@ uint16_t nvme_rw_parse(const struct nvme_cmd *cmd, const struct nvme_ns_limits *
     if (st) {
         return st;
     }
-    if (NVME_RW_DTYPE(cmd->cdw12) != 0) { /* no directives supported */
+    if (NVME_GET(cmd->cdw12, RW_DTYPE) != 0) { /* no directives supported */
         return NVME_SC_INVALID_FIELD;
     }
     if (!nsid_active(lim, cmd->nsid)) {
         return NVME_SC_INVALID_NS;
     }
     rw->slba = ((uint64_t)cmd->cdw11 << 32) | cmd->cdw10;
-    rw->nlb = NVME_RW_NLB(cmd->cdw12);
+    rw->nlb = NVME_GET(cmd->cdw12, RW_NLB) + 1u; /* 0's based */
     rw->bytes = (uint64_t)rw->nlb << lim->lba_shift;
     rw->fua = (cmd->cdw12 & NVME_RW_FUA) != 0;
     rw->deac = !has_data && (cmd->cdw12 & NVME_RW_DEAC) != 0;
@@ -174,23 +175,23 @@ uint16_t nvme_dsm_parse(const struct nvme_cmd *cmd, const struct nvme_ns_limits 
     if (!nsid_active(lim, cmd->nsid)) {
         return NVME_SC_INVALID_NS;
     }
-    *nr = NVME_DSM_NR(cmd->cdw10);
-    *list_len = (size_t)*nr * sizeof(struct nvme_dsm_range_layout);
+    *nr = NVME_GET(cmd->cdw10, DSM_NR) + 1u; /* 0's based */
+    *list_len = (size_t)*nr * sizeof(struct nvme_dsm_range);
     *deallocate = (cmd->cdw11 & NVME_DSM_AD) != 0;
     return NVME_SC_SUCCESS;
 }
 
 int nvme_dsm_range(const void *list, size_t len, unsigned i, uint64_t *slba, uint32_t *nlb)
 {
-    const size_t rsz = sizeof(struct nvme_dsm_range_layout);
+    const size_t rsz = sizeof(struct nvme_dsm_range);
     const uint8_t *p = list;
 
     if (!list || i >= len / rsz) {
         return -EINVAL;
     }
     p += (size_t)i * rsz;
-    *nlb = get_le32(p + 4);
-    *slba = get_le64(p + 8);
+    *nlb = get_le32(p + offsetof(struct nvme_dsm_range, nlb));
+    *slba = get_le64(p + offsetof(struct nvme_dsm_range, slba));
     return 0;
 }
 
@@ -264,7 +265,8 @@ static uint16_t walk_list(struct prp_walk *w, uint64_t list, nvme_read_fn rd, vo
         for (uint64_t i = 0; i < want;) {
             uint64_t chunk = want - i < scratch_entries ? want - i : scratch_entries;
 
-            if (rd(ctx, list + i * 8, scratch, chunk * 8)) {
+            if (rd(ctx, list + i * NVME_PRP_ENTRY_SIZE, scratch,
+                   chunk * NVME_PRP_ENTRY_SIZE)) {
                 return NVME_SC_DATA_XFER_ERROR;
             }
             for (uint64_t k = 0; k < chunk; k++, i++) {
@@ -300,7 +302,7 @@ uint16_t nvme_prp_map(uint64_t prp1, uint64_t prp2, uint64_t len, nvme_read_fn r
     if (len == 0 || len > UINT32_MAX || !segs || !scratch || scratch_entries == 0) {
         return NVME_SC_INVALID_FIELD;
     }
-    if (prp1 & 0x3u) {
+    if (prp1 & NVME_PRP_OFFSET_MASK) {
         return NVME_SC_INVALID_PRP_OFFSET;
     }
     first = PAGE - PAGE_OFF(prp1);
@@ -308,8 +310,9 @@ uint16_t nvme_prp_map(uint64_t prp1, uint64_t prp2, uint64_t len, nvme_read_fn r
     if (!st && w.left > 0 && w.left <= PAGE) {
         st = add_page(&w, prp2);
     } else if (!st && w.left > 0) {
-        st = (prp2 & 0x7u) ? NVME_SC_INVALID_PRP_OFFSET
-                           : walk_list(&w, prp2, rd, ctx, scratch, scratch_entries);
+        st = (prp2 & NVME_PRP_LIST_MASK)
+                 ? NVME_SC_INVALID_PRP_OFFSET
+                 : walk_list(&w, prp2, rd, ctx, scratch, scratch_entries);
     }
     if (st) {
         return st;
@@ -318,21 +321,39 @@ uint16_t nvme_prp_map(uint64_t prp1, uint64_t prp2, uint64_t len, nvme_read_fn r
     return NVME_SC_SUCCESS;
 }
 
+unsigned nvme_seg_merge(struct nvme_seg *segs, unsigned n)
+{
+    unsigned out = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct nvme_seg *last = out ? &segs[out - 1] : NULL;
+        uint64_t end = last ? last->addr + last->len : 0;
+
+        if (last && end == segs[i].addr && end > last->addr &&
+            segs[i].len <= UINT32_MAX - last->len) {
+            last->len += segs[i].len;
+        } else {
+            segs[out++] = segs[i];
+        }
+    }
+    return out;
+}
+
 /* ---- Admin command fields ------------------------------------------------------ */
 
 static uint16_t queue_common(const struct nvme_cmd *cmd, const struct nvme_queue_limits *l,
                              struct nvme_create_q *q)
 {
-    uint32_t qsize = cmd->cdw10 >> 16; /* 0's based */
+    uint32_t qsize = NVME_GET(cmd->cdw10, QUEUE_QSIZE); /* 0's based */
 
-    q->qid = (uint16_t)cmd->cdw10;
+    q->qid = (uint16_t)NVME_GET(cmd->cdw10, QUEUE_QID);
     q->size = qsize + 1;
     q->base = cmd->prp1;
     if (q->qid == 0 || q->qid > l->max_qid) {
-        return NVME_SC_QID_INVALID;
+        return NVME_SC_INVALID_QID;
     }
     if (qsize == 0 || qsize > l->mqes) {
-        return NVME_SC_QUEUE_SIZE;
+        return NVME_SC_INVALID_QUEUE_SIZE;
     }
     if (!(cmd->cdw11 & NVME_QUEUE_PC)) {
         return NVME_SC_INVALID_FIELD; /* CAP.CQR: contiguous queues required */
@@ -356,7 +377,7 @@ uint16_t nvme_create_cq_parse(const struct nvme_cmd *cmd, const struct nvme_queu
         return st;
     }
     q->ien = (cmd->cdw11 & NVME_CQ_IEN) != 0;
-    q->iv = (uint16_t)(cmd->cdw11 >> 16);
+    q->iv = (uint16_t)NVME_GET(cmd->cdw11, CQ_IV);
     q->cqid = 0;
     if (q->ien && q->iv >= l->nvec) {
         return NVME_SC_INVALID_VECTOR;
@@ -378,7 +399,7 @@ uint16_t nvme_create_sq_parse(const struct nvme_cmd *cmd, const struct nvme_queu
     }
     q->ien = false;
     q->iv = 0;
-    q->cqid = (uint16_t)(cmd->cdw11 >> 16);
+    q->cqid = (uint16_t)NVME_GET(cmd->cdw11, SQ_CQID);
     if (q->cqid == 0) {
         return NVME_SC_CQ_INVALID;
     }
@@ -388,16 +409,17 @@ uint16_t nvme_create_sq_parse(const struct nvme_cmd *cmd, const struct nvme_queu
 uint16_t nvme_get_log_parse(const struct nvme_cmd *cmd, uint32_t max_len,
                             struct nvme_get_log *log)
 {
-    uint64_t numd = ((uint64_t)(cmd->cdw11 & 0xffffu) << 16 | (cmd->cdw10 >> 16)) + 1;
+    uint64_t numd = (uint64_t)NVME_GET(cmd->cdw11, LOG_NUMDU) << 16 |
+                    NVME_GET(cmd->cdw10, LOG_NUMDL); /* 0's based dwords */
     uint16_t st = nvme_cmd_check_common(cmd);
 
     if (st) {
         return st;
     }
-    log->lid = (uint8_t)cmd->cdw10;
+    log->lid = (uint8_t)NVME_GET(cmd->cdw10, LOG_LID);
     log->rae = (cmd->cdw10 & NVME_LOG_RAE) != 0;
     log->offset = ((uint64_t)cmd->cdw13 << 32) | cmd->cdw12;
-    log->len = numd * 4;
+    log->len = (numd + 1) * 4;
     if ((log->offset & 0x3u) != 0 || log->len > max_len) {
         return NVME_SC_INVALID_FIELD;
     }
@@ -408,28 +430,31 @@ uint16_t nvme_get_log_parse(const struct nvme_cmd *cmd, uint32_t max_len,
 
 static bool css_valid(uint32_t css, uint64_t cap)
 {
+    uint64_t cap_css = NVME_GET(cap, CAP_CSS);
+
     if (css == NVME_CC_CSS_NVM) {
-        return (cap & NVME_CAP_CSS_NVM) != 0;
+        return (cap_css & NVME_CAP_CSS_NVM) != 0;
     }
-    if (css == 6u) {
-        return (cap & NVME_CAP_CSS_IOCS) != 0;
+    if (css == NVME_CC_CSS_IOCS) {
+        return (cap_css & NVME_CAP_CSS_IOCS) != 0;
     }
-    return css == 7u && (cap & NVME_CAP_CSS_NOIO) != 0;
+    return css == NVME_CC_CSS_ADMIN && (cap_css & NVME_CAP_CSS_NOIO) != 0;
 }
 
 bool nvme_cc_valid(uint32_t cc, uint64_t cap, uint32_t aqa, uint64_t asq, uint64_t acq)
 {
-    unsigned mps = NVME_CC_MPS(cc);
-    uint64_t page = 1ull << (12 + mps);
+    unsigned mps = NVME_GET(cc, CC_MPS);
+    uint64_t page = 1ull << (NVME_MPS_BASE_SHIFT + mps);
 
-    if (!css_valid(NVME_CC_CSS(cc), cap) || mps < NVME_CAP_MPSMIN(cap) ||
-        mps > NVME_CAP_MPSMAX(cap) || NVME_CC_AMS(cc) != 0) {
+    if (!css_valid(NVME_GET(cc, CC_CSS), cap) || mps < NVME_GET(cap, CAP_MPSMIN) ||
+        mps > NVME_GET(cap, CAP_MPSMAX) || NVME_GET(cc, CC_AMS) != NVME_CC_AMS_RR) {
         return false;
     }
-    if (NVME_CC_IOSQES(cc) != NVME_SQES_LOG2 || NVME_CC_IOCQES(cc) != NVME_CQES_LOG2) {
+    if (NVME_GET(cc, CC_IOSQES) != NVME_SQES_LOG2 ||
+        NVME_GET(cc, CC_IOCQES) != NVME_CQES_LOG2) {
         return false;
     }
-    if (NVME_AQA_ASQS(aqa) == 0 || NVME_AQA_ACQS(aqa) == 0) {
+    if (NVME_GET(aqa, AQA_ASQS) == 0 || NVME_GET(aqa, AQA_ACQS) == 0) {
         return false;
     }
     return asq != 0 && acq != 0 && (asq & (page - 1)) == 0 && (acq & (page - 1)) == 0;
@@ -442,7 +467,7 @@ int nvme_db_decode(uint64_t off, uint16_t *qid, bool *is_cq)
     if (off < NVME_REG_DBS || off - NVME_REG_DBS >= 0x1000u || (off & 0x3u) != 0) {
         return -EINVAL;
     }
-    rel = (off - NVME_REG_DBS) / NVME_DB_STRIDE;
+    rel = (off - NVME_REG_DBS) / NVME_DB_STRIDE(NVME_SIM_DSTRD);
     *qid = (uint16_t)(rel / 2);
     *is_cq = (rel & 1u) != 0;
     return 0;

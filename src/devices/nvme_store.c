@@ -237,6 +237,14 @@ int nvme_store_write(struct nvme_store *s, uint64_t off, const void *buf, size_t
     return file_write(s->fd, off, buf, len);
 }
 
+uint8_t *nvme_store_ptr(struct nvme_store *s, uint64_t off, uint64_t len)
+{
+    if (!s || !s->mem || !range_ok(s, off, len)) {
+        return NULL;
+    }
+    return s->mem + off;
+}
+
 /* Zero the RAM store: memset the partial pages at the edges, give whole
  * pages back to the kernel (they then read as zeros). */
 static int ram_zero(struct nvme_store *s, uint64_t off, uint64_t len)

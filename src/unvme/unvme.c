@@ -13,15 +13,15 @@
 #include "common/log.h"
 #include "unvme/unvme_int.h"
 
-#define NVME_CLASS_CODE 0x010802u
 #define DEFAULT_IOVA_BASE (1ull << 30)
 #define DEFAULT_MAX_XFER (1u << 20)
 #define DEFAULT_DEPTH 64u
 #define DEFAULT_ADMIN_DEPTH 32u
 #define DEFAULT_TIMEOUT_MS 5000u
-#define MAX_ADMIN_DEPTH 4096u
 #define CLOSE_TIMEOUT_MS 1000u
 #define REG_POLL_NS 50000u /* between register polls after the first few */
+#define CC_MPS (UNVME_PAGE_SHIFT - NVME_MPS_BASE_SHIFT)
+#define CSTS_SHST_BITS NVME_SET(NVME_CSTS_SHST_MASK, CSTS_SHST)
 
 /* ---- Errors, logging, registers -------------------------------------------------- */
 
@@ -164,13 +164,14 @@ static int ctrl_disable(struct unvme *u)
 static int ctrl_enable(struct unvme *u)
 {
     struct unvme_queue *aq = &u->admin;
-    uint32_t cc = NVME_CC_EN | NVME_CC_CSS_NVM | NVME_CC_MPS(NVME_PAGE_SHIFT) |
-                  NVME_CC_AMS_RR | NVME_CC_IOSQES(NVME_SQES_LOG2) |
-                  NVME_CC_IOCQES(NVME_CQES_LOG2);
+    uint32_t cc = NVME_CC_EN | NVME_SET(NVME_CC_CSS_NVM, CC_CSS) |
+                  NVME_SET(CC_MPS, CC_MPS) | NVME_SET(NVME_CC_AMS_RR, CC_AMS) |
+                  NVME_SET(NVME_SQES_LOG2, CC_IOSQES) | NVME_SET(NVME_CQES_LOG2, CC_IOCQES);
+    uint32_t aqa = NVME_SET(aq->depth - 1u, AQA_ASQS) | NVME_SET(aq->depth - 1u, AQA_ACQS);
     int rc;
 
     unvme_queue_reset_rings(aq);
-    rc = unvme_reg_write32(u, NVME_REG_AQA, NVME_AQA(aq->depth, aq->depth));
+    rc = unvme_reg_write32(u, NVME_REG_AQA, aqa);
     rc = rc ? rc : unvme_reg_write64(u, NVME_REG_ASQ, aq->sq_bus);
     rc = rc ? rc : unvme_reg_write64(u, NVME_REG_ACQ, aq->cq_bus);
     rc = rc ? rc : unvme_reg_write32(u, NVME_REG_CC, cc);
@@ -195,7 +196,7 @@ static int check_identity(struct unvme *u)
         return unvme_errno(st);
     }
     u->bar_size = size;
-    if (id.class_code != NVME_CLASS_CODE || !(type & DEXT_BAR_TYPE_MEM64) ||
+    if (id.class_code != NVME_PCI_CLASS_CODE || !(type & DEXT_BAR_TYPE_MEM64) ||
         size < NVME_REG_DBS + 8u) {
         unvme_logf(u, VDX_LOG_ERR, "not an NVMe controller (class %06x, BAR0 type 0x%x, "
                    "%llu bytes)", id.class_code, type, (unsigned long long)size);
@@ -215,11 +216,13 @@ static int check_cap(struct unvme *u)
         return rc;
     }
     u->info.cap = cap;
-    u->info.mqes = NVME_CAP_MQES(cap) + 1u;
-    u->dstrd = NVME_CAP_DSTRD(cap);
-    u->ready_timeout_ms = (NVME_CAP_TO(cap) ? NVME_CAP_TO(cap) : 1u) * 500u;
-    if (NVME_CAP_MPSMIN(cap) != 0 || u->info.mqes < 2 ||
-        !(NVME_CAP_CSS(cap) & NVME_CAP_CSS_NVM) || u->dstrd > 4 ||
+    u->info.mqes = (uint32_t)NVME_GET(cap, CAP_MQES) + 1u; /* 0's based */
+    u->dstrd = (uint32_t)NVME_GET(cap, CAP_DSTRD);
+    u->ready_timeout_ms =
+        (NVME_GET(cap, CAP_TO) ? NVME_GET(cap, CAP_TO) : 1u) * NVME_CAP_TO_UNIT_MS;
+    /* MPSMIN must be our page size: MDTS is in MPSMIN units too. */
+    if (NVME_GET(cap, CAP_MPSMIN) != CC_MPS || u->info.mqes < 2 ||
+        !(NVME_GET(cap, CAP_CSS) & NVME_CAP_CSS_NVM) || u->dstrd > 4 ||
         NVME_CQ_HEAD_DB(u->opts.io_queues, u->dstrd) + 4u > u->bar_size) {
         unvme_logf(u, VDX_LOG_ERR, "unsupported CAP 0x%016llx (need 4 KiB pages, NVM "
                    "command set, MQES >= 1, doorbells of %u queues inside BAR0)",
@@ -247,10 +250,10 @@ void unvme_opts_default(struct unvme_opts *opts)
 static int check_opts(const struct unvme_opts *o)
 {
     if (o->io_queues == 0 || o->io_queues > UNVME_MAX_IO_QUEUES || o->queue_depth < 2 ||
-        o->queue_depth > 65536u || o->admin_depth < 2 || o->admin_depth > MAX_ADMIN_DEPTH ||
-        o->max_xfer < NVME_PAGE_SIZE || o->nsid == 0 || o->nsid == UINT32_MAX ||
-        o->timeout_ms == 0 || (o->iova_base & (NVME_PAGE_SIZE - 1u)) ||
-        o->wait > UNVME_WAIT_NOTIFY) {
+        o->queue_depth > 65536u || o->admin_depth < 2 ||
+        o->admin_depth > NVME_AQA_MAX_ENTRIES || o->max_xfer < UNVME_PAGE_SIZE ||
+        o->nsid == 0 || o->nsid == UINT32_MAX || o->timeout_ms == 0 ||
+        (o->iova_base & (UNVME_PAGE_SIZE - 1u)) || o->wait > UNVME_WAIT_NOTIFY) {
         return -EINVAL;
     }
     return 0;
@@ -290,12 +293,12 @@ static int choose_max_xfer(struct unvme *u)
     uint64_t x = u->opts.max_xfer;
 
     if (u->info.mdts) {
-        u->info.mdts_bytes = u->info.mdts >= 20 ? UINT32_MAX
-                                                : (uint32_t)NVME_PAGE_SIZE << u->info.mdts;
+        u->info.mdts_bytes =
+            u->info.mdts >= 20 ? UINT32_MAX : (uint32_t)UNVME_PAGE_SIZE << u->info.mdts;
         x = x < u->info.mdts_bytes ? x : u->info.mdts_bytes;
     }
     x = x < UNVME_MAX_XFER_CAP ? x : UNVME_MAX_XFER_CAP;
-    x &= ~(uint64_t)(NVME_PAGE_SIZE - 1u);
+    x &= ~(uint64_t)(UNVME_PAGE_SIZE - 1u);
     if (x < u->info.lba_size) {
         return -EINVAL;
     }
@@ -361,7 +364,7 @@ static int alloc_admin(struct unvme *u)
     uint32_t xfer = u->opts.max_xfer < UNVME_MAX_XFER_CAP ? u->opts.max_xfer
                                                           : UNVME_MAX_XFER_CAP;
 
-    xfer &= ~(NVME_PAGE_SIZE - 1u);
+    xfer &= ~(UNVME_PAGE_SIZE - 1u);
     u->info.max_xfer = xfer; /* until Identify tells MDTS */
     return unvme_queue_alloc(u, &u->admin, 0, (uint16_t)depth, (uint16_t)slots, xfer);
 }
@@ -444,10 +447,12 @@ static int ctrl_shutdown(struct unvme *u)
     int rc = unvme_reg_read32(u, NVME_REG_CC, &cc);
 
     if (rc == 0 && (cc & NVME_CC_EN)) {
-        cc = (cc & ~NVME_CC_SHN_MASK) | NVME_CC_SHN_NORMAL;
+        cc &= ~NVME_SET(NVME_CC_SHN_MASK, CC_SHN);
+        cc |= NVME_SET(NVME_CC_SHN_NORMAL, CC_SHN);
         rc = unvme_reg_write32(u, NVME_REG_CC, cc);
-        rc = rc ? rc : wait_csts(u, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_COMPLETE, true,
-                                  "shutdown");
+        rc = rc ? rc
+                : wait_csts(u, CSTS_SHST_BITS, NVME_SET(NVME_CSTS_SHST_COMPLETE, CSTS_SHST),
+                            true, "shutdown");
     }
     return rc;
 }

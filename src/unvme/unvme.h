@@ -34,9 +34,10 @@
  * and the controller refused it" (status != 0, return 0) is told apart from
  * "the driver failed" (return < 0).
  *
- * Status values: UNVME_STATUS(SCT, SC), i.e. Status Code Type << 8 | Status
- * Code of the completion (Base 2.0 §4.6.1.2); 0 is success. The constants
- * below name the ones this project tests.
+ * Status values: Status Code Type << 8 | Status Code of the completion, the
+ * encoding of NVME_STATUS(SCT, SC) and of the NVME_SC_* constants of
+ * nvme/nvme_spec.h (Base 2.0 §3.3.3.2, Status Field Definition); 0 is
+ * success. DNR is reported separately (unvme_cpl.dnr).
  *
  * Threading: the admin queue is serialised by a mutex, so the admin helpers
  * may be called from any thread. An I/O queue belongs to one thread at a time
@@ -50,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "unvme/unvme_spec.h"
+#include "nvme/nvme_spec.h"
 #include "vfio-dext/client.h"
 
 #ifdef __cplusplus
@@ -60,22 +61,13 @@ extern "C" {
 struct unvme;
 struct unvme_queue;
 
-/* ---- Status values ---------------------------------------------------------- */
+/* ---- Memory pages ---------------------------------------------------------- */
 
-#define UNVME_STATUS(sct, sc) ((uint16_t)(((unsigned)(sct) << 8) | (unsigned)(sc)))
-#define UNVME_STATUS_SCT(st)  ((unsigned)(st) >> 8)
-#define UNVME_STATUS_SC(st)   ((unsigned)(st) & 0xffu)
-
-#define UNVME_SC_SUCCESS        0
-#define UNVME_SC_INVALID_OPCODE UNVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE)
-#define UNVME_SC_INVALID_FIELD  UNVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD)
-#define UNVME_SC_INVALID_NS     UNVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_NS)
-#define UNVME_SC_LBA_RANGE      UNVME_STATUS(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE)
-#define UNVME_SC_CQ_INVALID     UNVME_STATUS(NVME_SCT_CMD, NVME_SC_CQ_INVALID)
-#define UNVME_SC_INVALID_QID    UNVME_STATUS(NVME_SCT_CMD, NVME_SC_INVALID_QID)
-#define UNVME_SC_INVALID_QSIZE  UNVME_STATUS(NVME_SCT_CMD, NVME_SC_INVALID_QSIZE)
-#define UNVME_SC_INVALID_QDEL   UNVME_STATUS(NVME_SCT_CMD, NVME_SC_INVALID_QDELETE)
-#define UNVME_SC_COMPARE_FAILED UNVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED)
+/* The driver runs the controller with CC.MPS = 0: 4 KiB memory pages, so one
+ * PRP list page holds 512 entries. */
+#define UNVME_PAGE_SHIFT    NVME_MPS_BASE_SHIFT
+#define UNVME_PAGE_SIZE     (1u << UNVME_PAGE_SHIFT)
+#define UNVME_PRPS_PER_PAGE (UNVME_PAGE_SIZE / NVME_PRP_ENTRY_SIZE)
 
 /* ---- Opening ---------------------------------------------------------------- */
 
@@ -268,7 +260,7 @@ struct unvme_cpl {
     void *cookie;     /* as given at submission */
     void *buf;        /* zero-copy: the buffer given at submission; else NULL */
     uint32_t dw0;     /* completion DW0 */
-    uint16_t status;  /* UNVME_STATUS(SCT, SC); 0: success */
+    uint16_t status;  /* NVME_STATUS(SCT, SC), an NVME_SC_* value; 0: success */
     bool dnr;         /* Do Not Retry */
     int err;          /* 0: the controller completed it (see status);
                          -ECANCELED: aborted by unvme_reset_controller() */

@@ -5,6 +5,7 @@
  * admin command runs synchronously on the admin queue under admin_lock.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,7 @@ int unvme_identify(struct unvme *u, uint8_t cns, uint32_t nsid, uint16_t cntid, 
 {
     struct nvme_sqe c = {.cdw0 = NVME_ADM_IDENTIFY, .nsid = nsid};
 
-    c.cdw10 = (uint32_t)cns | ((uint32_t)cntid << 16);
+    c.cdw10 = NVME_SET(cns, IDENTIFY_CNS) | NVME_SET(cntid, IDENTIFY_CNTID);
     return unvme_admin(u, &c, buf, NVME_IDENTIFY_SIZE, NULL, status);
 }
 
@@ -74,8 +75,8 @@ int unvme_get_log_page(struct unvme *u, uint8_t lid, uint32_t nsid, uint64_t off
         return -EINVAL;
     }
     numd = (uint32_t)(len / 4u - 1u); /* 0's based dwords */
-    c.cdw10 = (uint32_t)lid | ((numd & 0xffffu) << 16);
-    c.cdw11 = numd >> 16;
+    c.cdw10 = NVME_SET(lid, LOG_LID) | NVME_SET(numd, LOG_NUMDL);
+    c.cdw11 = NVME_SET(numd >> 16, LOG_NUMDU);
     c.cdw12 = (uint32_t)offset;
     c.cdw13 = (uint32_t)(offset >> 32);
     return unvme_admin(u, &c, buf, len, NULL, status);
@@ -84,7 +85,9 @@ int unvme_get_log_page(struct unvme *u, uint8_t lid, uint32_t nsid, uint64_t off
 int unvme_get_features(struct unvme *u, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
                        uint16_t *status)
 {
-    struct nvme_sqe c = {.cdw0 = NVME_ADM_GET_FEATURES, .cdw10 = fid, .cdw11 = cdw11};
+    struct nvme_sqe c = {.cdw0 = NVME_ADM_GET_FEATURES, .cdw11 = cdw11};
+
+    c.cdw10 = NVME_SET(fid, FEAT_FID);
 
     return unvme_admin(u, &c, NULL, 0, dw0, status);
 }
@@ -94,7 +97,7 @@ int unvme_set_features(struct unvme *u, uint8_t fid, uint32_t value, bool save,
 {
     struct nvme_sqe c = {.cdw0 = NVME_ADM_SET_FEATURES, .cdw11 = value};
 
-    c.cdw10 = (uint32_t)fid | (save ? NVME_FEAT_SAVE : 0u);
+    c.cdw10 = NVME_SET(fid, FEAT_FID) | (save ? NVME_FEAT_SV : 0u);
     return unvme_admin(u, &c, NULL, 0, dw0, status);
 }
 
@@ -112,7 +115,8 @@ static int must(struct unvme *u, const struct nvme_sqe *c, void *data, size_t le
     }
     if (rc < 0) {
         unvme_logf(u, VDX_LOG_ERR, "%s failed: %s (status SCT %u SC 0x%02x)", what,
-                   strerror(-rc), UNVME_STATUS_SCT(cpl.status), UNVME_STATUS_SC(cpl.status));
+                   strerror(-rc), NVME_GET(cpl.status, SF_SCT),
+                   NVME_GET(cpl.status, SF_SC));
         return rc;
     }
     if (dw0) {
@@ -127,13 +131,13 @@ int unvme_set_num_queues(struct unvme *u, unsigned want, unsigned *granted)
     uint32_t dw0 = 0, nsqa, ncqa;
     int rc;
 
-    c.cdw11 = (want - 1u) | ((want - 1u) << 16);
+    c.cdw11 = NVME_SET(want - 1u, FEAT_NQ_SQ) | NVME_SET(want - 1u, FEAT_NQ_CQ);
     rc = must(u, &c, NULL, 0, "Set Features (Number of Queues)", &dw0);
     if (rc < 0) {
         return rc;
     }
-    nsqa = (dw0 & 0xffffu) + 1u;
-    ncqa = (dw0 >> 16) + 1u;
+    nsqa = NVME_GET(dw0, FEAT_NQ_SQ) + 1u;
+    ncqa = NVME_GET(dw0, FEAT_NQ_CQ) + 1u;
     *granted = nsqa < ncqa ? nsqa : ncqa;
     return 0;
 }
@@ -142,14 +146,15 @@ int unvme_create_io_queue(struct unvme *u, struct unvme_queue *q)
 {
     struct nvme_sqe cq = {.cdw0 = NVME_ADM_CREATE_CQ, .prp1 = q->cq_bus};
     struct nvme_sqe sq = {.cdw0 = NVME_ADM_CREATE_SQ, .prp1 = q->sq_bus};
-    struct nvme_sqe del = {.cdw0 = NVME_ADM_DELETE_CQ, .cdw10 = q->qid};
+    struct nvme_sqe del = {.cdw0 = NVME_ADM_DELETE_CQ};
     struct unvme_cpl cpl;
     int rc;
 
-    cq.cdw10 = NVME_QUEUE_CDW10(q->qid, q->depth);
-    cq.cdw11 = NVME_CQ_PC | NVME_CQ_IEN | NVME_CQ_IV(q->vector);
-    sq.cdw10 = NVME_QUEUE_CDW10(q->qid, q->depth);
-    sq.cdw11 = NVME_SQ_PC | NVME_SQ_CQID(q->qid);
+    cq.cdw10 = NVME_SET(q->qid, QUEUE_QID) | NVME_SET(q->depth - 1u, QUEUE_QSIZE);
+    cq.cdw11 = NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(q->vector, CQ_IV);
+    sq.cdw10 = cq.cdw10;
+    sq.cdw11 = NVME_QUEUE_PC | NVME_SET(q->qid, SQ_CQID);
+    del.cdw10 = NVME_SET(q->qid, QUEUE_QID);
     rc = must(u, &cq, NULL, 0, "Create I/O Completion Queue", NULL);
     if (rc < 0) {
         return rc;
@@ -165,8 +170,8 @@ int unvme_create_io_queue(struct unvme *u, struct unvme_queue *q)
 
 int unvme_delete_io_queue(struct unvme *u, struct unvme_queue *q, unsigned timeout_ms)
 {
-    struct nvme_sqe sq = {.cdw0 = NVME_ADM_DELETE_SQ, .cdw10 = q->qid};
-    struct nvme_sqe cq = {.cdw0 = NVME_ADM_DELETE_CQ, .cdw10 = q->qid};
+    struct nvme_sqe sq = {.cdw0 = NVME_ADM_DELETE_SQ, .cdw10 = NVME_SET(q->qid, QUEUE_QID)};
+    struct nvme_sqe cq = {.cdw0 = NVME_ADM_DELETE_CQ, .cdw10 = sq.cdw10};
     struct unvme_cpl cpl;
     int rc;
 
@@ -210,21 +215,28 @@ static void copy_ascii(char *dst, const uint8_t *src, size_t len)
     dst[len] = '\0';
 }
 
+/* Offset of a field of the Identify Controller / Namespace data. */
+#define IDC(field)  offsetof(struct nvme_id_ctrl, field)
+#define IDNS(field) offsetof(struct nvme_id_ns, field)
+
+/* An SQES/CQES byte allows entries of 2^log2 bytes. */
+static bool qes_allows(uint8_t qes, unsigned log2)
+{
+    return NVME_GET(qes, QES_MIN) <= log2 && NVME_GET(qes, QES_MAX) >= log2;
+}
+
 int unvme_parse_id_ctrl(const uint8_t *buf, struct unvme_info *info)
 {
-    info->vid = le16(buf + NVME_IDC_VID);
-    copy_ascii(info->serial, buf + NVME_IDC_SN, NVME_SN_LEN);
-    copy_ascii(info->model, buf + NVME_IDC_MN, NVME_MN_LEN);
-    copy_ascii(info->firmware, buf + NVME_IDC_FR, NVME_FR_LEN);
-    info->mdts = buf[NVME_IDC_MDTS];
-    info->oncs = le16(buf + NVME_IDC_ONCS);
-    info->vwc = (buf[NVME_IDC_VWC] & 1u) != 0;
-    info->nn = le32(buf + NVME_IDC_NN);
-    /* SQES/CQES: minimum (3:0) must allow our 64/16-byte entries. */
-    if ((buf[NVME_IDC_SQES] & 0xfu) > NVME_SQES_LOG2 ||
-        (buf[NVME_IDC_SQES] >> 4) < NVME_SQES_LOG2 ||
-        (buf[NVME_IDC_CQES] & 0xfu) > NVME_CQES_LOG2 ||
-        (buf[NVME_IDC_CQES] >> 4) < NVME_CQES_LOG2) {
+    info->vid = le16(buf + IDC(vid));
+    copy_ascii(info->serial, buf + IDC(sn), NVME_SN_LEN);
+    copy_ascii(info->model, buf + IDC(mn), NVME_MN_LEN);
+    copy_ascii(info->firmware, buf + IDC(fr), NVME_FR_LEN);
+    info->mdts = buf[IDC(mdts)];
+    info->oncs = le16(buf + IDC(oncs));
+    info->vwc = (buf[IDC(vwc)] & NVME_VWC_PRESENT) != 0;
+    info->nn = le32(buf + IDC(nn));
+    if (!qes_allows(buf[IDC(sqes)], NVME_SQES_LOG2) ||
+        !qes_allows(buf[IDC(cqes)], NVME_CQES_LOG2)) {
         return -EINVAL;
     }
     return 0;
@@ -232,18 +244,18 @@ int unvme_parse_id_ctrl(const uint8_t *buf, struct unvme_info *info)
 
 int unvme_parse_id_ns(const uint8_t *buf, struct unvme_info *info)
 {
-    uint8_t flbas = buf[NVME_IDNS_FLBAS];
-    unsigned fmt = (flbas & 0xfu) | ((unsigned)(flbas >> 5 & 0x3u) << 4);
+    uint8_t flbas = buf[IDNS(flbas)];
+    unsigned fmt = NVME_GET(flbas, FLBAS_LO) | NVME_GET(flbas, FLBAS_HI) << 4;
     uint32_t lbaf;
     unsigned lbads;
 
-    if (fmt > buf[NVME_IDNS_NLBAF] || fmt >= 64u) {
+    if (fmt > buf[IDNS(nlbaf)] || fmt >= NVME_LBAF_MAX) {
         return -EINVAL;
     }
-    lbaf = le32(buf + NVME_IDNS_LBAF0 + 4u * fmt);
-    lbads = (lbaf >> 16) & 0xffu;
-    info->nsze = le64(buf + NVME_IDNS_NSZE);
-    if (info->nsze == 0 || (lbaf & 0xffffu) != 0 || lbads < 9 || lbads > 16) {
+    lbaf = le32(buf + IDNS(lbaf) + sizeof(uint32_t) * fmt);
+    lbads = NVME_GET(lbaf, LBAF_LBADS);
+    info->nsze = le64(buf + IDNS(nsze));
+    if (info->nsze == 0 || NVME_GET(lbaf, LBAF_MS) != 0 || lbads < 9 || lbads > 16) {
         return -EINVAL; /* inactive, metadata formats, or an absurd block size */
     }
     info->lba_size = 1u << lbads;

@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "unvme/unvme_int.h"
 
-#define PAGE_MASK ((uint64_t)NVME_PAGE_SIZE - 1u)
+#define PAGE_MASK ((uint64_t)UNVME_PAGE_SIZE - 1u)
 #define KEY_ALIGN (2ull << 20) /* regions start on 2 MiB key boundaries */
 #define SPINS_PER_CLOCK 64u
 #define SPINS_BEFORE_YIELD 4096u
@@ -45,8 +45,8 @@ static uint64_t round_page(uint64_t n)
 int unvme_prp_build(uint64_t bus, size_t len, uint64_t *list, uint64_t list_bus,
                     uint64_t *prp1, uint64_t *prp2)
 {
-    uint64_t first = NVME_PAGE_SIZE - (bus & PAGE_MASK);
-    uint64_t next = (bus & ~PAGE_MASK) + NVME_PAGE_SIZE;
+    uint64_t first = UNVME_PAGE_SIZE - (bus & PAGE_MASK);
+    uint64_t next = (bus & ~PAGE_MASK) + UNVME_PAGE_SIZE;
     uint64_t rest, n;
 
     if (len == 0 || len > UNVME_MAX_XFER_CAP || (bus & 3u) || (list_bus & PAGE_MASK)) {
@@ -58,13 +58,13 @@ int unvme_prp_build(uint64_t bus, size_t len, uint64_t *list, uint64_t list_bus,
         return 0;
     }
     rest = len - first;
-    if (rest <= NVME_PAGE_SIZE) {
+    if (rest <= UNVME_PAGE_SIZE) {
         *prp2 = next;
         return 0;
     }
-    n = (rest + PAGE_MASK) / NVME_PAGE_SIZE; /* <= 512: one list page, no chaining */
+    n = (rest + PAGE_MASK) / UNVME_PAGE_SIZE; /* <= 512: one list page, no chaining */
     for (uint64_t i = 0; i < n; i++) {
-        list[i] = next + i * NVME_PAGE_SIZE;
+        list[i] = next + i * UNVME_PAGE_SIZE;
     }
     *prp2 = list_bus;
     return (int)n;
@@ -146,7 +146,7 @@ static void queue_layout(struct unvme_queue *q)
 {
     uint64_t sq = round_page((uint64_t)q->depth * sizeof(struct nvme_sqe));
     uint64_t cq = round_page((uint64_t)q->depth * sizeof(struct nvme_cqe));
-    uint64_t prp = (uint64_t)q->nslots * NVME_PAGE_SIZE;
+    uint64_t prp = (uint64_t)q->nslots * UNVME_PAGE_SIZE;
     uint8_t *base = q->dma.va;
 
     q->sq = (struct nvme_sqe *)base;
@@ -163,7 +163,7 @@ static uint64_t queue_bytes(uint16_t depth, uint16_t nslots, uint32_t stride)
 {
     return round_page((uint64_t)depth * sizeof(struct nvme_sqe)) +
            round_page((uint64_t)depth * sizeof(struct nvme_cqe)) +
-           (uint64_t)nslots * NVME_PAGE_SIZE + (uint64_t)nslots * stride;
+           (uint64_t)nslots * UNVME_PAGE_SIZE + (uint64_t)nslots * stride;
 }
 
 int unvme_queue_alloc(struct unvme *u, struct unvme_queue *q, uint16_t qid, uint16_t depth,
@@ -177,7 +177,7 @@ int unvme_queue_alloc(struct unvme *u, struct unvme_queue *q, uint16_t qid, uint
     q->depth = depth;
     q->vector = qid;
     q->nslots = nslots;
-    q->stride = max_xfer + NVME_PAGE_SIZE;
+    q->stride = max_xfer + UNVME_PAGE_SIZE;
     q->sq_db = NVME_SQ_TAIL_DB(qid, u->dstrd);
     q->cq_db = NVME_CQ_HEAD_DB(qid, u->dstrd);
     rc = alloc_host_arrays(q);
@@ -266,11 +266,11 @@ void unvme_sq_push(struct unvme_queue *q, uint16_t s, const struct nvme_sqe *cmd
                    uint32_t off, uint32_t len)
 {
     struct nvme_sqe *e = &q->sq[q->sq_tail];
-    uint64_t *list = q->prp + (size_t)s * NVME_PRPS_PER_PAGE;
-    uint64_t list_bus = q->prp_bus + (uint64_t)s * NVME_PAGE_SIZE;
+    uint64_t *list = q->prp + (size_t)s * UNVME_PRPS_PER_PAGE;
+    uint64_t list_bus = q->prp_bus + (uint64_t)s * UNVME_PAGE_SIZE;
 
     *e = *cmd;
-    e->cdw0 = (cmd->cdw0 & 0xffffu) | ((uint32_t)s << 16);
+    e->cdw0 = (cmd->cdw0 & ~NVME_SET(NVME_SQE_CID_MASK, SQE_CID)) | NVME_SET(s, SQE_CID);
     if (len) {
         /* Checked by the callers: len <= max_xfer, off < 4096 and dword aligned. */
         unvme_prp_build(q->data_bus + (uint64_t)s * q->stride + off, len, list, list_bus,
@@ -314,7 +314,7 @@ static const struct nvme_cqe *cq_peek(const struct unvme_queue *q)
     const struct nvme_cqe *e = &q->cq[q->cq_head];
     uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
 
-    return NVME_CQE_PHASE(st) == q->phase ? e : NULL;
+    return (st & NVME_CQE_P) == q->phase ? e : NULL;
 }
 
 static void cq_advance(struct unvme_queue *q)
@@ -329,13 +329,13 @@ static void cq_advance(struct unvme_queue *q)
 static void fill_cpl(struct unvme_queue *q, uint16_t s, const struct nvme_cqe *e)
 {
     struct unvme_slot *sl = &q->slots[s];
-    uint16_t st = e->status;
+    uint16_t sf = (uint16_t)NVME_GET(e->status, CQE_SF);
 
     sl->cpl.cookie = sl->cookie;
     sl->cpl.buf = sl->zc ? unvme_slot_buf(q, s) + sl->off : NULL;
     sl->cpl.dw0 = e->dw0;
-    sl->cpl.status = UNVME_STATUS(NVME_CQE_SCT(st), NVME_CQE_SC(st));
-    sl->cpl.dnr = NVME_CQE_DNR(st) != 0;
+    sl->cpl.status = NVME_STATUS(NVME_GET(sf, SF_SCT), NVME_GET(sf, SF_SC));
+    sl->cpl.dnr = (sf & NVME_SF_DNR) != 0;
     sl->cpl.err = 0;
 }
 
@@ -600,7 +600,7 @@ void unvme_cmd_rw(struct nvme_sqe *cmd, uint8_t opc, uint32_t nsid, uint64_t slb
     cmd->nsid = nsid;
     cmd->cdw10 = (uint32_t)slba;
     cmd->cdw11 = (uint32_t)(slba >> 32);
-    cmd->cdw12 = NVME_RW_NLB(nlb);
+    cmd->cdw12 = NVME_SET(nlb - 1u, RW_NLB); /* 0's based */
 }
 
 /* Offset within a page of a caller's buffer, as a PRP offset (dword aligned). */
@@ -612,11 +612,11 @@ static uint32_t page_off_of(const void *p)
 /* Take a slot and stage a copy-variant command in it (not yet queued). */
 static int stage_copy(struct unvme_queue *q, uint8_t opc, void *data, size_t len)
 {
-    unsigned dir = NVME_OPC_XFER(opc);
+    unsigned dir = NVME_GET(opc, OPC_XFER);
     uint32_t off = data ? page_off_of(data) : 0;
     int s;
 
-    if (len > q->stride - NVME_PAGE_SIZE || (len && !data)) {
+    if (len > q->stride - UNVME_PAGE_SIZE || (len && !data)) {
         return -EINVAL;
     }
     s = unvme_slot_take(q);
@@ -624,10 +624,10 @@ static int stage_copy(struct unvme_queue *q, uint8_t opc, void *data, size_t len
         return s;
     }
     q->slots[s].off = off;
-    if (len && (dir & NVME_XFER_TO_DEV)) {
+    if (len && (dir & NVME_XFER_HOST_TO_CTRL)) {
         memcpy(unvme_slot_buf(q, (uint16_t)s) + off, data, len);
     }
-    if (len && (dir & NVME_XFER_FROM_DEV)) {
+    if (len && (dir & NVME_XFER_CTRL_TO_HOST)) {
         q->slots[s].copy_out = true;
         q->slots[s].rbuf = data;
     }
@@ -642,7 +642,7 @@ int unvme_submit_io(struct unvme_queue *q, const struct nvme_sqe *cmd, void *dat
     if (!q || !cmd || q->u->dead) {
         return !q || !cmd ? -EINVAL : -ENODEV;
     }
-    s = stage_copy(q, NVME_SQE_OPC(cmd->cdw0), data, len);
+    s = stage_copy(q, (uint8_t)NVME_GET(cmd->cdw0, SQE_OPC), data, len);
     if (s < 0) {
         return s;
     }
@@ -660,7 +660,7 @@ static int run_sync(struct unvme_queue *q, const struct nvme_sqe *cmd, void *dat
     if (q->u->dead) {
         return -ENODEV;
     }
-    s = stage_copy(q, NVME_SQE_OPC(cmd->cdw0), data, len);
+    s = stage_copy(q, (uint8_t)NVME_GET(cmd->cdw0, SQE_OPC), data, len);
     if (s < 0) {
         return s;
     }
@@ -699,7 +699,7 @@ int unvme_buf_alloc(struct unvme_queue *q, unsigned page_off, void **buf)
 {
     int s;
 
-    if (!q || !buf || page_off >= NVME_PAGE_SIZE || (page_off & 3u)) {
+    if (!q || !buf || page_off >= UNVME_PAGE_SIZE || (page_off & 3u)) {
         return -EINVAL;
     }
     s = unvme_slot_take(q);
@@ -725,7 +725,7 @@ static int buf_slot(const struct unvme_queue *q, const void *buf, uint32_t *off)
     rel = p - base;
     s = rel / q->stride;
     *off = (uint32_t)(rel % q->stride);
-    if (*off >= NVME_PAGE_SIZE || (*off & 3u) || !q->slots[s].zc) {
+    if (*off >= UNVME_PAGE_SIZE || (*off & 3u) || !q->slots[s].zc) {
         return -EINVAL;
     }
     return (int)s;
@@ -737,7 +737,7 @@ int unvme_submit_buf(struct unvme_queue *q, const struct nvme_sqe *cmd, void *bu
     uint32_t off = 0;
     int s;
 
-    if (!q || !cmd || !buf || len > q->stride - NVME_PAGE_SIZE) {
+    if (!q || !cmd || !buf || len > q->stride - UNVME_PAGE_SIZE) {
         return -EINVAL;
     }
     if (q->u->dead) {

@@ -33,6 +33,11 @@
 #include "devices/nvme.h"
 #include "devices/simpci.h"
 
+/* CC with EN = 0 and SHN = 0 (Base §3.1.3.5). */
+#define CC_MAKE(css, mps, ams, iosqes, iocqes)                                             \
+    (NVME_SET(css, CC_CSS) | NVME_SET(mps, CC_MPS) | NVME_SET(ams, CC_AMS) |               \
+     NVME_SET(iosqes, CC_IOSQES) | NVME_SET(iocqes, CC_IOCQES))
+
 #define MEM_BUS      0x40000000ull
 #define MEM_SIZE     (8u * 1024u * 1024u)
 #define UNMAPPED_BUS 0x90000000ull
@@ -203,7 +208,7 @@ static int teardown(void **state)
 
 /* ---- A small driver ------------------------------------------------------------------ */
 
-static const uint32_t CC_GOOD = NVME_CC_MAKE(0, 0, 0, 0, 6, 4);
+static const uint32_t CC_GOOD = CC_MAKE(0, 0, 0, 6, 4);
 
 static uint32_t csts(struct fixture *f)
 {
@@ -241,9 +246,9 @@ static void disable(struct fixture *f)
     assert_int_equal(csts(f) & NVME_CSTS_RDY, 0);
 }
 
-static struct nvme_sqe_layout sqe(uint8_t opc, uint32_t nsid)
+static struct nvme_sqe sqe(uint8_t opc, uint32_t nsid)
 {
-    struct nvme_sqe_layout s;
+    struct nvme_sqe s;
 
     memset(&s, 0, sizeof(s));
     s.cdw0 = opc;
@@ -252,7 +257,7 @@ static struct nvme_sqe_layout sqe(uint8_t opc, uint32_t nsid)
 }
 
 /* Place an entry at the tail without ringing; returns its CID. */
-static uint16_t sq_put(struct fixture *f, unsigned qid, struct nvme_sqe_layout s)
+static uint16_t sq_put(struct fixture *f, unsigned qid, struct nvme_sqe s)
 {
     struct tq *q = &f->q[qid];
     uint16_t cid = f->next_cid++;
@@ -265,7 +270,7 @@ static uint16_t sq_put(struct fixture *f, unsigned qid, struct nvme_sqe_layout s
 
 static void sq_ring(struct fixture *f, unsigned qid)
 {
-    wr(f, NVME_SQ_TAIL_DB(qid), 4, f->q[qid].sq_tail);
+    wr(f, NVME_SQ_TAIL_DB(qid, NVME_SIM_DSTRD), 4, f->q[qid].sq_tail);
 }
 
 /* Take the next completion of CQ `qid` if there is one (and ring its head). */
@@ -282,11 +287,11 @@ static bool cq_reap(struct fixture *f, unsigned qid, struct nvme_cpl *cpl)
     if (q->cq_head == 0) {
         q->phase = !q->phase;
     }
-    wr(f, NVME_CQ_HEAD_DB(qid), 4, q->cq_head);
+    wr(f, NVME_CQ_HEAD_DB(qid, NVME_SIM_DSTRD), 4, q->cq_head);
     return true;
 }
 
-static struct nvme_cpl submit(struct fixture *f, unsigned qid, struct nvme_sqe_layout s)
+static struct nvme_cpl submit(struct fixture *f, unsigned qid, struct nvme_sqe s)
 {
     struct nvme_cpl cpl;
     uint16_t cid = sq_put(f, qid, s);
@@ -303,17 +308,17 @@ static struct nvme_cpl submit(struct fixture *f, unsigned qid, struct nvme_sqe_l
 static unsigned status_of(struct nvme_cpl cpl)
 {
     if (cpl.status != 0) {
-        assert_true(cpl.status & NVME_DNR);
+        assert_true(cpl.status & NVME_SF_DNR);
     }
     return cpl.status & 0x7ffu;
 }
 
-static unsigned admin_st(struct fixture *f, struct nvme_sqe_layout s)
+static unsigned admin_st(struct fixture *f, struct nvme_sqe s)
 {
     return status_of(submit(f, 0, s));
 }
 
-static void admin_ok(struct fixture *f, struct nvme_sqe_layout s, uint32_t *dw0)
+static void admin_ok(struct fixture *f, struct nvme_sqe s, uint32_t *dw0)
 {
     struct nvme_cpl cpl = submit(f, 0, s);
 
@@ -323,29 +328,28 @@ static void admin_ok(struct fixture *f, struct nvme_sqe_layout s, uint32_t *dw0)
     }
 }
 
-static struct nvme_sqe_layout identify(uint8_t cns, uint32_t nsid, void *buf,
-                                       struct fixture *f)
+static struct nvme_sqe identify(uint8_t cns, uint32_t nsid, void *buf, struct fixture *f)
 {
-    struct nvme_sqe_layout s = sqe(NVME_ADM_IDENTIFY, nsid);
+    struct nvme_sqe s = sqe(NVME_ADM_IDENTIFY, nsid);
 
     s.prp1 = bus_of(f, buf);
     s.cdw10 = cns;
     return s;
 }
 
-static struct nvme_sqe_layout features(uint8_t opc, uint32_t cdw10, uint32_t cdw11)
+static struct nvme_sqe features(uint8_t opc, uint32_t cdw10, uint32_t cdw11)
 {
-    struct nvme_sqe_layout s = sqe(opc, 0);
+    struct nvme_sqe s = sqe(opc, 0);
 
     s.cdw10 = cdw10;
     s.cdw11 = cdw11;
     return s;
 }
 
-static struct nvme_sqe_layout create_cq(uint16_t qid, uint32_t size, uint64_t base,
-                                        uint32_t flags, uint16_t iv)
+static struct nvme_sqe create_cq(uint16_t qid, uint32_t size, uint64_t base, uint32_t flags,
+                                 uint16_t iv)
 {
-    struct nvme_sqe_layout s = sqe(NVME_ADM_CREATE_CQ, 0);
+    struct nvme_sqe s = sqe(NVME_ADM_CREATE_CQ, 0);
 
     s.prp1 = base;
     s.cdw10 = qid | ((size - 1) << 16);
@@ -353,10 +357,9 @@ static struct nvme_sqe_layout create_cq(uint16_t qid, uint32_t size, uint64_t ba
     return s;
 }
 
-static struct nvme_sqe_layout create_sq(uint16_t qid, uint32_t size, uint64_t base,
-                                        uint16_t cqid)
+static struct nvme_sqe create_sq(uint16_t qid, uint32_t size, uint64_t base, uint16_t cqid)
 {
-    struct nvme_sqe_layout s = sqe(NVME_ADM_CREATE_SQ, 0);
+    struct nvme_sqe s = sqe(NVME_ADM_CREATE_SQ, 0);
 
     s.prp1 = base;
     s.cdw10 = qid | ((size - 1) << 16);
@@ -364,9 +367,9 @@ static struct nvme_sqe_layout create_sq(uint16_t qid, uint32_t size, uint64_t ba
     return s;
 }
 
-static struct nvme_sqe_layout delete_q(uint8_t opc, uint16_t qid)
+static struct nvme_sqe delete_q(uint8_t opc, uint16_t qid)
 {
-    struct nvme_sqe_layout s = sqe(opc, 0);
+    struct nvme_sqe s = sqe(opc, 0);
 
     s.cdw10 = qid;
     return s;
@@ -411,10 +414,10 @@ static void bring_up(struct fixture *f)
     make_ioq(f, 2, IOQ_DEPTH, IOQ_DEPTH);
 }
 
-static struct nvme_sqe_layout rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint64_t prp1,
-                                 uint64_t prp2)
+static struct nvme_sqe rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint64_t prp1,
+                          uint64_t prp2)
 {
-    struct nvme_sqe_layout s = sqe(opc, 1);
+    struct nvme_sqe s = sqe(opc, 1);
 
     s.prp1 = prp1;
     s.prp2 = prp2;
@@ -424,7 +427,7 @@ static struct nvme_sqe_layout rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint6
     return s;
 }
 
-static unsigned io_st(struct fixture *f, unsigned qid, struct nvme_sqe_layout s)
+static unsigned io_st(struct fixture *f, unsigned qid, struct nvme_sqe s)
 {
     return status_of(submit(f, qid, s));
 }
@@ -449,7 +452,7 @@ static void test_identity(void **state)
     assert_int_equal(f->dev.bus, 5);
     assert_int_equal(cfg(f, 0, 2), NVME_SIM_VENDOR_ID);
     assert_int_equal(cfg(f, 2, 2), NVME_SIM_DEVICE_ID);
-    assert_int_equal(cfg(f, 8, 4), NVME_SIM_REVISION | (NVME_SIM_CLASS_CODE << 8));
+    assert_int_equal(cfg(f, 8, 4), NVME_SIM_REVISION | (NVME_PCI_CLASS_CODE << 8));
     assert_int_equal(cfg(f, SIMPCI_SUBSYS_VENDOR_ID, 2), NVME_SIM_VENDOR_ID);
     assert_int_equal(cfg(f, SIMPCI_SUBSYS_ID, 2), NVME_SIM_DEVICE_ID);
     assert_int_equal(cfg(f, SIMPCI_CAP_PTR, 1), NVME_SIM_CAP_PM);
@@ -470,13 +473,14 @@ static void test_identity(void **state)
     assert_null(f->dev.ops->bar_fd);
 
     cap = rd(f, NVME_REG_CAP, 8);
-    assert_int_equal(NVME_CAP_MQES(cap), NVME_SIM_MQES);
+    assert_int_equal(NVME_GET(cap, CAP_MQES), NVME_SIM_MQES);
     assert_true(cap & NVME_CAP_CQR);
     assert_int_equal((cap >> 24) & 0xff, NVME_SIM_TO);
     assert_int_equal((cap >> 32) & 0xf, 0); /* DSTRD */
-    assert_true(cap & NVME_CAP_CSS_NVM);
-    assert_int_equal(NVME_CAP_MPSMIN(cap), 0);
-    assert_int_equal(NVME_CAP_MPSMAX(cap), 0);
+    assert_true(cap & (1ull << 37));        /* CSS bit 0: NVM command set */
+    assert_int_equal(NVME_GET(cap, CAP_CSS), NVME_CAP_CSS_NVM);
+    assert_int_equal(NVME_GET(cap, CAP_MPSMIN), 0);
+    assert_int_equal(NVME_GET(cap, CAP_MPSMAX), 0);
     assert_true(rd(f, NVME_REG_CAP, 4) == (cap & 0xffffffffu));
     assert_true(rd(f, NVME_REG_CAP + 4, 4) == cap >> 32);
     assert_int_equal(rd(f, NVME_REG_CAP, 2), 0x3ff);
@@ -658,9 +662,9 @@ static void test_features(void **state)
     assert_int_equal(
         admin_st(f, features(NVME_ADM_GET_FEATURES, NVME_FEAT_ARBITRATION | (4u << 8), 0)),
         NVME_SC_INVALID_FIELD);
-    struct nvme_sqe_layout s = features(NVME_ADM_SET_FEATURES, NVME_FEAT_ARBITRATION, 0);
+    struct nvme_sqe s = features(NVME_ADM_SET_FEATURES, NVME_FEAT_ARBITRATION, 0);
     s.nsid = 1;
-    assert_int_equal(admin_st(f, s), NVME_SC_FEAT_NOT_NS_SPEC);
+    assert_int_equal(admin_st(f, s), NVME_SC_FEAT_NOT_NS_SPECIFIC);
     s.nsid = 7;
     assert_int_equal(admin_st(f, s), NVME_SC_INVALID_NS);
     s = features(NVME_ADM_SET_FEATURES, NVME_FEAT_ERROR_RECOVERY, 100);
@@ -690,25 +694,24 @@ static void test_io_prp(void **state)
     bring_up(f);
     /* PRP1 only: 4 KiB page aligned, then 1 KiB at a dword offset. */
     fill(wbuf, PG, 1);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_WRITE, 0, 8, bus_of(f, wbuf), 0)), 0);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 8, bus_of(f, rbuf), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 0, 8, bus_of(f, wbuf), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 8, bus_of(f, rbuf), 0)), 0);
     assert_memory_equal(wbuf, rbuf, PG);
     fill(wbuf + 100, 1024, 2);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_WRITE, 64, 2, bus_of(f, wbuf + 100), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 64, 2, bus_of(f, wbuf + 100), 0)), 0);
     memset(rbuf, 0, 2 * PG);
-    assert_int_equal(io_st(f, 2, rw(NVME_CMD_READ, 64, 2, bus_of(f, rbuf + 2052), 0)), 0);
+    assert_int_equal(io_st(f, 2, rw(NVME_IO_READ, 64, 2, bus_of(f, rbuf + 2052), 0)), 0);
     assert_memory_equal(wbuf + 100, rbuf + 2052, 1024);
 
     /* PRP1 + PRP2: 8 KiB over two separate pages; 4 KiB crossing a page. */
     uint8_t *a = page_alloc(f, 1), *b = page_alloc(f, 1);
     fill(a, PG, 3);
     fill(b, PG, 4);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_WRITE, 100, 16, bus_of(f, a), bus_of(f, b))),
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 100, 16, bus_of(f, a), bus_of(f, b))),
                      0);
     memset(rbuf, 0, 2 * PG);
     assert_int_equal(
-        io_st(f, 1,
-              rw(NVME_CMD_READ, 100, 8, bus_of(f, rbuf + 3072), bus_of(f, rbuf + PG))),
+        io_st(f, 1, rw(NVME_IO_READ, 100, 8, bus_of(f, rbuf + 3072), bus_of(f, rbuf + PG))),
         0);
     assert_memory_equal(rbuf + 3072, a, 1024);
     assert_memory_equal(rbuf + PG, a + 1024, 3072);
@@ -725,7 +728,7 @@ static void test_io_prp(void **state)
     }
     assert_int_equal(
         io_st(f, 2,
-              rw(NVME_CMD_WRITE, 1000, 128, bus_of(f, pages[0] + 512), bus_of(f, list))),
+              rw(NVME_IO_WRITE, 1000, 128, bus_of(f, pages[0] + 512), bus_of(f, list))),
         0);
     uint8_t *big = page_alloc(f, 17);
     rlist = page_alloc(f, 1);
@@ -735,7 +738,7 @@ static void test_io_prp(void **state)
     }
     assert_int_equal(
         io_st(f, 2,
-              rw(NVME_CMD_READ, 1000, 128, bus_of(f, big + 512), bus_of(f, rlist + 8))),
+              rw(NVME_IO_READ, 1000, 128, bus_of(f, big + 512), bus_of(f, rlist + 8))),
         0);
     assert_memory_equal(big + 512, pages[0] + 512, PG - 512);
     for (unsigned i = 1; i < 16; i++) {
@@ -745,10 +748,10 @@ static void test_io_prp(void **state)
 
     /* One vector per CQ: the completions above raised vectors 1 and 2. */
     irqs = f->fh.nirq;
-    assert_int_equal(io_st(f, 2, rw(NVME_CMD_READ, 0, 1, bus_of(f, rbuf), 0)), 0);
+    assert_int_equal(io_st(f, 2, rw(NVME_IO_READ, 0, 1, bus_of(f, rbuf), 0)), 0);
     assert_int_equal(f->fh.nirq, irqs + 1);
     assert_int_equal(f->fh.irq[irqs], 2);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 1, bus_of(f, rbuf), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, rbuf), 0)), 0);
     assert_int_equal(f->fh.irq[irqs + 1], 1);
     assert_int_equal(counter(f, "writes"), 4);
     assert_true(counter(f, "bytes_written") == 4096 + 1024 + 8192 + 65536);
@@ -774,10 +777,10 @@ static void test_io_mdts_chain(void **state)
         memcpy(l2 + i * 8, &e, 8);
     }
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_WRITE, 4096, 256, bus_of(f, data), bus_of(f, l1 + 4080))),
+        io_st(f, 1, rw(NVME_IO_WRITE, 4096, 256, bus_of(f, data), bus_of(f, l1 + 4080))),
         0);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, 4096, 256, bus_of(f, back), bus_of(f, l1 + 4080))),
+        io_st(f, 1, rw(NVME_IO_READ, 4096, 256, bus_of(f, back), bus_of(f, l1 + 4080))),
         0); /* reads back into `data` through the same list */
     for (unsigned i = 0; i < 30; i++) {
         e = bus_of(f, back + (size_t)(i + 2) * PG);
@@ -786,12 +789,11 @@ static void test_io_mdts_chain(void **state)
     e = bus_of(f, back + PG);
     memcpy(l1 + 4080, &e, 8);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, 4096, 256, bus_of(f, back), bus_of(f, l1 + 4080))),
-        0);
+        io_st(f, 1, rw(NVME_IO_READ, 4096, 256, bus_of(f, back), bus_of(f, l1 + 4080))), 0);
     assert_memory_equal(back, data, 32 * PG);
     /* One block more than MDTS. */
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, 0, 257, bus_of(f, back), bus_of(f, l1 + 4080))),
+        io_st(f, 1, rw(NVME_IO_READ, 0, 257, bus_of(f, back), bus_of(f, l1 + 4080))),
         NVME_SC_INVALID_FIELD);
 }
 
@@ -800,44 +802,44 @@ static void test_io_commands(void **state)
     struct fixture *f = *state;
     uint8_t *w = page_alloc(f, 2), *r = page_alloc(f, 2), *ranges = page_alloc(f, 1);
     uint8_t zero[2 * PG];
-    struct nvme_sqe_layout s;
+    struct nvme_sqe s;
     uint64_t v;
 
     memset(zero, 0, sizeof(zero));
     bring_up(f);
     fill(w, 2 * PG, 9);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_WRITE, 200, 16, bus_of(f, w), bus_of(f, w + PG))), 0);
+        io_st(f, 1, rw(NVME_IO_WRITE, 200, 16, bus_of(f, w), bus_of(f, w + PG))), 0);
     /* FUA write, Flush (also with NSID FFFFFFFFh). */
-    s = rw(NVME_CMD_WRITE, 300, 8, bus_of(f, w), 0);
+    s = rw(NVME_IO_WRITE, 300, 8, bus_of(f, w), 0);
     s.cdw12 |= NVME_RW_FUA;
     assert_int_equal(io_st(f, 1, s), 0);
-    assert_int_equal(io_st(f, 1, sqe(NVME_CMD_FLUSH, 1)), 0);
-    assert_int_equal(io_st(f, 1, sqe(NVME_CMD_FLUSH, NVME_NSID_ALL)), 0);
-    assert_int_equal(io_st(f, 1, sqe(NVME_CMD_FLUSH, 2)), NVME_SC_INVALID_NS);
+    assert_int_equal(io_st(f, 1, sqe(NVME_IO_FLUSH, 1)), 0);
+    assert_int_equal(io_st(f, 1, sqe(NVME_IO_FLUSH, NVME_NSID_ALL)), 0);
+    assert_int_equal(io_st(f, 1, sqe(NVME_IO_FLUSH, 2)), NVME_SC_INVALID_NS);
     assert_int_equal(counter(f, "flushes"), 2);
 
     /* Compare: match, then a one-byte difference. */
     assert_int_equal(
-        io_st(f, 2, rw(NVME_CMD_COMPARE, 200, 16, bus_of(f, w), bus_of(f, w + PG))), 0);
+        io_st(f, 2, rw(NVME_IO_COMPARE, 200, 16, bus_of(f, w), bus_of(f, w + PG))), 0);
     w[5000] ^= 1;
     assert_int_equal(
-        io_st(f, 2, rw(NVME_CMD_COMPARE, 200, 16, bus_of(f, w), bus_of(f, w + PG))),
+        io_st(f, 2, rw(NVME_IO_COMPARE, 200, 16, bus_of(f, w), bus_of(f, w + PG))),
         NVME_SC_COMPARE_FAILURE);
     w[5000] ^= 1;
 
     /* Write Zeroes on 4 blocks in the middle. */
-    s = rw(NVME_CMD_WRITE_ZEROES, 204, 4, 0, 0);
+    s = rw(NVME_IO_WRITE_ZEROES, 204, 4, 0, 0);
     assert_int_equal(io_st(f, 1, s), 0);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, 200, 16, bus_of(f, r), bus_of(f, r + PG))), 0);
+        io_st(f, 1, rw(NVME_IO_READ, 200, 16, bus_of(f, r), bus_of(f, r + PG))), 0);
     assert_memory_equal(r, w, 4 * 512);
     assert_memory_equal(r + 4 * 512, zero, 4 * 512);
     assert_memory_equal(r + 8 * 512, w + 8 * 512, 8 * 512);
 
     /* Dataset Management deallocate of two ranges; reads back zeros. */
-    assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_WRITE, 8, 16, bus_of(f, w), bus_of(f, w + PG))), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 8, 16, bus_of(f, w), bus_of(f, w + PG))),
+                     0);
     memset(ranges, 0, PG);
     v = 8;
     ranges[4] = 8; /* NLB 8 at SLBA 8 */
@@ -845,17 +847,17 @@ static void test_io_commands(void **state)
     v = 200;
     ranges[16 + 4] = 16; /* NLB 16 at SLBA 200 */
     memcpy(ranges + 24, &v, 8);
-    s = sqe(NVME_CMD_DSM, 1);
+    s = sqe(NVME_IO_DSM, 1);
     s.prp1 = bus_of(f, ranges);
     s.cdw10 = 1;
     s.cdw11 = NVME_DSM_AD;
     assert_int_equal(io_st(f, 2, s), 0);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 8, 16, bus_of(f, r), bus_of(f, r + PG))),
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 8, 16, bus_of(f, r), bus_of(f, r + PG))),
                      0);
     assert_memory_equal(r, zero, 8 * 512);
     assert_memory_equal(r + 8 * 512, w + 8 * 512, 8 * 512);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, 200, 16, bus_of(f, r), bus_of(f, r + PG))), 0);
+        io_st(f, 1, rw(NVME_IO_READ, 200, 16, bus_of(f, r), bus_of(f, r + PG))), 0);
     assert_memory_equal(r, zero, 16 * 512);
     /* A range past the end fails the whole command. */
     v = 32760;
@@ -873,7 +875,7 @@ static void test_io_commands(void **state)
 struct hostile {
     const char *what;
     unsigned qid;
-    struct nvme_sqe_layout s;
+    struct nvme_sqe s;
     unsigned status;
 };
 
@@ -897,14 +899,13 @@ static void test_hostile(void **state)
 
     bring_up(f);
     memcpy(list, &bad, 8);
-    struct nvme_sqe_layout fuse = rw(NVME_CMD_READ, 0, 1, b, 0), sgl = fuse, dtype = fuse;
-    struct nvme_sqe_layout nsid0 = fuse, nsid2 = fuse, nsall = fuse;
-    struct nvme_sqe_layout wz_big = rw(NVME_CMD_WRITE_ZEROES, 32760, 9, 0, 0);
-    struct nvme_sqe_layout id_bad = identify(0x42, 0, buf, f),
-                           id_ns5 = identify(0, 5, buf, f);
-    struct nvme_sqe_layout log_bad = sqe(NVME_ADM_GET_LOG_PAGE, 0), log_off, log_past;
-    struct nvme_sqe_layout csi_bad = identify(NVME_CNS_CS_CTRL, 0, buf, f);
-    struct nvme_sqe_layout id_unmapped = identify(NVME_CNS_CTRL, 0, buf, f);
+    struct nvme_sqe fuse = rw(NVME_IO_READ, 0, 1, b, 0), sgl = fuse, dtype = fuse;
+    struct nvme_sqe nsid0 = fuse, nsid2 = fuse, nsall = fuse;
+    struct nvme_sqe wz_big = rw(NVME_IO_WRITE_ZEROES, 32760, 9, 0, 0);
+    struct nvme_sqe id_bad = identify(0x42, 0, buf, f), id_ns5 = identify(0, 5, buf, f);
+    struct nvme_sqe log_bad = sqe(NVME_ADM_GET_LOG_PAGE, 0), log_off, log_past;
+    struct nvme_sqe csi_bad = identify(NVME_CNS_CS_CTRL, 0, buf, f);
+    struct nvme_sqe id_unmapped = identify(NVME_CNS_CTRL, 0, buf, f);
     fuse.cdw0 |= 1u << 8;
     sgl.cdw0 |= 1u << 14;
     dtype.cdw12 |= 1u << 20;
@@ -931,41 +932,40 @@ static void test_hostile(void **state)
         {"NSID 0", 1, nsid0, NVME_SC_INVALID_NS},
         {"NSID 2", 1, nsid2, NVME_SC_INVALID_NS},
         {"NSID FFFFFFFFh read", 1, nsall, NVME_SC_INVALID_NS},
-        {"LBA past the end", 1, rw(NVME_CMD_READ, 32768, 1, b, 0), NVME_SC_LBA_RANGE},
-        {"LBA range past the end", 1, rw(NVME_CMD_WRITE, 32767, 2, b, 0),
-         NVME_SC_LBA_RANGE},
-        {"LBA overflow", 1, rw(NVME_CMD_READ, UINT64_MAX, 2, b, 0), NVME_SC_LBA_RANGE},
+        {"LBA past the end", 1, rw(NVME_IO_READ, 32768, 1, b, 0), NVME_SC_LBA_RANGE},
+        {"LBA range past the end", 1, rw(NVME_IO_WRITE, 32767, 2, b, 0), NVME_SC_LBA_RANGE},
+        {"LBA overflow", 1, rw(NVME_IO_READ, UINT64_MAX, 2, b, 0), NVME_SC_LBA_RANGE},
         {"Write Zeroes past the end", 1, wz_big, NVME_SC_LBA_RANGE},
-        {"MDTS exceeded", 1, rw(NVME_CMD_READ, 0, 257, b, b + PG), NVME_SC_INVALID_FIELD},
-        {"PRP1 not dword aligned", 1, rw(NVME_CMD_READ, 0, 1, b + 2, 0),
+        {"MDTS exceeded", 1, rw(NVME_IO_READ, 0, 257, b, b + PG), NVME_SC_INVALID_FIELD},
+        {"PRP1 not dword aligned", 1, rw(NVME_IO_READ, 0, 1, b + 2, 0),
          NVME_SC_INVALID_PRP_OFFSET},
-        {"PRP2 data pointer with offset", 1, rw(NVME_CMD_READ, 0, 16, b, b + PG + 8),
+        {"PRP2 data pointer with offset", 1, rw(NVME_IO_READ, 0, 16, b, b + PG + 8),
          NVME_SC_INVALID_PRP_OFFSET},
-        {"PRP list pointer not qword aligned", 1, rw(NVME_CMD_READ, 0, 24, b, b + 4),
+        {"PRP list pointer not qword aligned", 1, rw(NVME_IO_READ, 0, 24, b, b + 4),
          NVME_SC_INVALID_PRP_OFFSET},
-        {"PRP1 unmapped", 1, rw(NVME_CMD_READ, 0, 8, UNMAPPED_BUS, 0),
+        {"PRP1 unmapped", 1, rw(NVME_IO_READ, 0, 8, UNMAPPED_BUS, 0),
          NVME_SC_DATA_XFER_ERROR},
-        {"PRP1 unmapped write", 1, rw(NVME_CMD_WRITE, 0, 8, UNMAPPED_BUS, 0),
+        {"PRP1 unmapped write", 1, rw(NVME_IO_WRITE, 0, 8, UNMAPPED_BUS, 0),
          NVME_SC_DATA_XFER_ERROR},
-        {"PRP2 unmapped", 1, rw(NVME_CMD_READ, 0, 16, b, UNMAPPED_BUS),
+        {"PRP2 unmapped", 1, rw(NVME_IO_READ, 0, 16, b, UNMAPPED_BUS),
          NVME_SC_DATA_XFER_ERROR},
-        {"PRP list unmapped", 1, rw(NVME_CMD_READ, 0, 24, b, UNMAPPED_BUS),
+        {"PRP list unmapped", 1, rw(NVME_IO_READ, 0, 24, b, UNMAPPED_BUS),
          NVME_SC_DATA_XFER_ERROR},
-        {"PRP list entry unmapped", 1, rw(NVME_CMD_READ, 0, 16, b + 512, bus_of(f, list)),
+        {"PRP list entry unmapped", 1, rw(NVME_IO_READ, 0, 16, b + 512, bus_of(f, list)),
          NVME_SC_DATA_XFER_ERROR},
-        {"PRP crossing the top of the bus", 1, rw(NVME_CMD_READ, 0, 8, UINT64_MAX - 3, 0),
+        {"PRP crossing the top of the bus", 1, rw(NVME_IO_READ, 0, 8, UINT64_MAX - 3, 0),
          NVME_SC_DATA_XFER_ERROR},
-        {"create CQ QID 0", 0, create_cq(0, 16, qb, NVME_QUEUE_PC, 0), NVME_SC_QID_INVALID},
+        {"create CQ QID 0", 0, create_cq(0, 16, qb, NVME_QUEUE_PC, 0), NVME_SC_INVALID_QID},
         {"create CQ QID in use", 0, create_cq(1, 16, qb, NVME_QUEUE_PC, 0),
-         NVME_SC_QID_INVALID},
+         NVME_SC_INVALID_QID},
         {"create CQ QID > allocated", 0, create_cq(NQ + 1, 16, qb, NVME_QUEUE_PC, 0),
-         NVME_SC_QID_INVALID},
+         NVME_SC_INVALID_QID},
         {"create CQ QID 65535", 0, create_cq(0xffff, 16, qb, NVME_QUEUE_PC, 0),
-         NVME_SC_QID_INVALID},
+         NVME_SC_INVALID_QID},
         {"create CQ too large", 0, create_cq(3, 1025, qb, NVME_QUEUE_PC, 0),
-         NVME_SC_QUEUE_SIZE},
+         NVME_SC_INVALID_QUEUE_SIZE},
         {"create CQ of 1 entry", 0, create_cq(3, 1, qb, NVME_QUEUE_PC, 0),
-         NVME_SC_QUEUE_SIZE},
+         NVME_SC_INVALID_QUEUE_SIZE},
         {"create CQ not contiguous", 0, create_cq(3, 16, qb, 0, 0), NVME_SC_INVALID_FIELD},
         {"create CQ base offset", 0, create_cq(3, 16, qb + 64, NVME_QUEUE_PC, 0),
          NVME_SC_INVALID_PRP_OFFSET},
@@ -973,14 +973,14 @@ static void test_hostile(void **state)
          create_cq(3, 16, qb, NVME_QUEUE_PC | NVME_CQ_IEN, NQ + 1), NVME_SC_INVALID_VECTOR},
         {"create SQ on CQ 0", 0, create_sq(3, 16, qb, 0), NVME_SC_CQ_INVALID},
         {"create SQ on missing CQ", 0, create_sq(3, 16, qb, 3), NVME_SC_CQ_INVALID},
-        {"create SQ QID in use", 0, create_sq(2, 16, qb, 1), NVME_SC_QID_INVALID},
-        {"create SQ too large", 0, create_sq(3, 2000, qb, 1), NVME_SC_QUEUE_SIZE},
+        {"create SQ QID in use", 0, create_sq(2, 16, qb, 1), NVME_SC_INVALID_QID},
+        {"create SQ too large", 0, create_sq(3, 2000, qb, 1), NVME_SC_INVALID_QUEUE_SIZE},
         {"delete CQ with an SQ", 0, delete_q(NVME_ADM_DELETE_CQ, 1),
-         NVME_SC_INVALID_QUEUE_DEL},
-        {"delete CQ 0", 0, delete_q(NVME_ADM_DELETE_CQ, 0), NVME_SC_QID_INVALID},
-        {"delete missing CQ", 0, delete_q(NVME_ADM_DELETE_CQ, 3), NVME_SC_QID_INVALID},
-        {"delete SQ 0", 0, delete_q(NVME_ADM_DELETE_SQ, 0), NVME_SC_QID_INVALID},
-        {"delete missing SQ", 0, delete_q(NVME_ADM_DELETE_SQ, 60000), NVME_SC_QID_INVALID},
+         NVME_SC_INVALID_QUEUE_DELETION},
+        {"delete CQ 0", 0, delete_q(NVME_ADM_DELETE_CQ, 0), NVME_SC_INVALID_QID},
+        {"delete missing CQ", 0, delete_q(NVME_ADM_DELETE_CQ, 3), NVME_SC_INVALID_QID},
+        {"delete SQ 0", 0, delete_q(NVME_ADM_DELETE_SQ, 0), NVME_SC_INVALID_QID},
+        {"delete missing SQ", 0, delete_q(NVME_ADM_DELETE_SQ, 60000), NVME_SC_INVALID_QID},
         {"identify CNS 42h", 0, id_bad, NVME_SC_INVALID_FIELD},
         {"identify NSID 5", 0, id_ns5, NVME_SC_INVALID_NS},
         {"identify CSI 2", 0, csi_bad, NVME_SC_INVALID_FIELD},
@@ -1003,13 +1003,13 @@ static void test_hostile(void **state)
     assert_int_equal(csts(f), NVME_CSTS_RDY);
 
     /* A data transfer error leaves an Error Information entry. */
-    struct nvme_sqe_layout log = sqe(NVME_ADM_GET_LOG_PAGE, 0);
+    struct nvme_sqe log = sqe(NVME_ADM_GET_LOG_PAGE, 0);
     struct nvme_error_log *e = (struct nvme_error_log *)buf;
     log.prp1 = b;
     log.cdw10 = NVME_LOG_ERROR | (15u << 16); /* one entry */
     admin_ok(f, log, NULL);
     assert_true(e->error_count >= 7);
-    assert_int_equal(e->status >> 1, NVME_SC_DATA_XFER_ERROR | NVME_DNR);
+    assert_int_equal(e->status >> 1, NVME_SC_DATA_XFER_ERROR | NVME_SF_DNR);
 }
 
 /* Queue deletion and re-creation; an SQ keeps its CQ from being deleted. */
@@ -1020,7 +1020,7 @@ static void test_queue_lifecycle(void **state)
 
     bring_up(f);
     assert_int_equal(admin_st(f, delete_q(NVME_ADM_DELETE_CQ, 2)),
-                     NVME_SC_INVALID_QUEUE_DEL);
+                     NVME_SC_INVALID_QUEUE_DELETION);
     admin_ok(f, delete_q(NVME_ADM_DELETE_SQ, 2), NULL);
     admin_ok(f, delete_q(NVME_ADM_DELETE_CQ, 2), NULL);
     /* Two SQs on one CQ. */
@@ -1028,17 +1028,17 @@ static void test_queue_lifecycle(void **state)
     f->q[3].sq_size = 16;
     admin_ok(f, create_sq(3, 16, bus_of(f, f->q[3].sq), 1), NULL);
     assert_int_equal(admin_st(f, delete_q(NVME_ADM_DELETE_CQ, 1)),
-                     NVME_SC_INVALID_QUEUE_DEL);
+                     NVME_SC_INVALID_QUEUE_DELETION);
     /* A command on SQ 3 completes on CQ 1. */
     struct nvme_cpl cpl;
-    uint16_t cid = sq_put(f, 3, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0));
+    uint16_t cid = sq_put(f, 3, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0));
     sq_ring(f, 3);
     assert_true(cq_reap(f, 1, &cpl));
     assert_int_equal(cpl.cid, cid);
     assert_int_equal(cpl.sqid, 3);
     assert_int_equal(status_of(cpl), 0);
     make_ioq(f, 2, 16, 16);
-    assert_int_equal(io_st(f, 2, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0)), 0);
+    assert_int_equal(io_st(f, 2, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0)), 0);
 }
 
 /* ---- Controller state
@@ -1051,14 +1051,14 @@ static void test_bad_cc(void **state)
         const char *what;
         uint32_t cc;
     } bad[] = {
-        {"IOSQES 0", NVME_CC_MAKE(0, 0, 0, 0, 0, 4)},
-        {"IOSQES 7", NVME_CC_MAKE(0, 0, 0, 0, 7, 4)},
-        {"IOCQES 5", NVME_CC_MAKE(0, 0, 0, 0, 6, 5)},
-        {"MPS 8K", NVME_CC_MAKE(0, 1, 0, 0, 6, 4)},
-        {"CSS 1", NVME_CC_MAKE(1, 0, 0, 0, 6, 4)},
-        {"CSS 6 (not in CAP)", NVME_CC_MAKE(6, 0, 0, 0, 6, 4)},
-        {"CSS 7 (not in CAP)", NVME_CC_MAKE(7, 0, 0, 0, 6, 4)},
-        {"AMS WRR", NVME_CC_MAKE(0, 0, 1, 0, 6, 4)},
+        {"IOSQES 0", CC_MAKE(0, 0, 0, 0, 4)},
+        {"IOSQES 7", CC_MAKE(0, 0, 0, 7, 4)},
+        {"IOCQES 5", CC_MAKE(0, 0, 0, 6, 5)},
+        {"MPS 8K", CC_MAKE(0, 1, 0, 6, 4)},
+        {"CSS 1", CC_MAKE(1, 0, 0, 6, 4)},
+        {"CSS 6 (not in CAP)", CC_MAKE(6, 0, 0, 6, 4)},
+        {"CSS 7 (not in CAP)", CC_MAKE(7, 0, 0, 6, 4)},
+        {"AMS WRR", CC_MAKE(0, 0, 1, 6, 4)},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1067,7 +1067,7 @@ static void test_bad_cc(void **state)
             fail_msg("%s: CSTS 0x%x", bad[i].what, csts(f));
         }
         /* Doorbells are ignored while not ready. */
-        wr(f, NVME_SQ_TAIL_DB(0), 4, 1);
+        wr(f, NVME_SQ_TAIL_DB(0, NVME_SIM_DSTRD), 4, 1);
         disable(f);
         assert_int_equal(csts(f), 0);
     }
@@ -1119,7 +1119,7 @@ static void test_cq_unreachable(void **state)
     f->q[3].sq_size = 16;
     admin_ok(f, create_cq(3, 16, UNMAPPED_BUS, NVME_QUEUE_PC, 0), NULL);
     admin_ok(f, create_sq(3, 16, bus_of(f, f->q[3].sq), 3), NULL);
-    sq_put(f, 3, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0));
+    sq_put(f, 3, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0));
     sq_ring(f, 3);
     assert_true(csts(f) & NVME_CSTS_CFS);
     assert_int_equal(counter(f, "cfs_events"), 1);
@@ -1139,7 +1139,7 @@ static void test_shutdown(void **state)
 
     enable(f);
     wr(f, NVME_REG_CC, 4, CC_GOOD | NVME_CC_EN | (1u << 14));
-    assert_int_equal(csts(f), NVME_CSTS_RDY | NVME_CSTS_SHST_COMPLETE);
+    assert_int_equal(csts(f), NVME_CSTS_RDY | NVME_SET(NVME_CSTS_SHST_COMPLETE, CSTS_SHST));
     assert_int_equal(counter(f, "shutdowns"), 1);
     /* After shutdown commands are not processed until a reset. */
     sq_put(f, 0, identify(NVME_CNS_CTRL, 0, page_alloc(f, 1), f));
@@ -1165,21 +1165,21 @@ static void test_disable_mid_io(void **state)
     enable(f);
     make_ioq(f, 1, 4, 16);
     for (unsigned i = 0; i < 10; i++) {
-        sq_put(f, 1, rw(NVME_CMD_WRITE, i, 1, bus_of(f, buf), 0));
+        sq_put(f, 1, rw(NVME_IO_WRITE, i, 1, bus_of(f, buf), 0));
     }
     sq_ring(f, 1);
     /* 3 of 4 CQ entries usable: 3 completions, 7 commands waiting. */
     assert_int_equal(counter(f, "writes"), 3);
     memcpy(snapshot, f->q[1].cq, sizeof(snapshot));
     disable(f);
-    wr(f, NVME_CQ_HEAD_DB(1), 4, 3); /* ignored: not ready */
+    wr(f, NVME_CQ_HEAD_DB(1, NVME_SIM_DSTRD), 4, 3); /* ignored: not ready */
     assert_memory_equal(snapshot, f->q[1].cq, sizeof(snapshot));
     assert_int_equal(counter(f, "writes"), 3);
     assert_int_equal(counter(f, "resets"), 1);
     enable(f);
-    assert_int_equal(admin_st(f, delete_q(NVME_ADM_DELETE_SQ, 1)), NVME_SC_QID_INVALID);
+    assert_int_equal(admin_st(f, delete_q(NVME_ADM_DELETE_SQ, 1)), NVME_SC_INVALID_QID);
     make_ioq(f, 1, 4, 16);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0)), 0);
     (void)cpl;
 }
 
@@ -1195,7 +1195,7 @@ static void test_cq_full(void **state)
     enable(f);
     make_ioq(f, 1, 4, 16);
     for (unsigned i = 0; i < 12; i++) {
-        sq_put(f, 1, rw(NVME_CMD_READ, i, 1, bus_of(f, buf), 0));
+        sq_put(f, 1, rw(NVME_IO_READ, i, 1, bus_of(f, buf), 0));
     }
     sq_ring(f, 1);
     assert_int_equal(counter(f, "reads"), 3);
@@ -1229,7 +1229,7 @@ static void test_flr(void **state)
     assert_int_equal(f->dev.ops->reset(f->dev.dev, DEXT_RESET_NONE), -ENOTSUP);
     f->next_page = 0;
     bring_up(f);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 1, bus_of(f, page_alloc(f, 1)), 0)),
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, page_alloc(f, 1)), 0)),
                      0);
     assert_int_equal(f->dev.ops->reset(f->dev.dev, DEXT_RESET_FUNCTION), 0);
     assert_int_equal(counter(f, "resets_flr"), 2);
@@ -1253,12 +1253,12 @@ static void test_interrupts(void **state)
     admin_ok(f, create_cq(3, 16, bus_of(f, f->q[3].cq), NVME_QUEUE_PC, 0), NULL);
     admin_ok(f, create_sq(3, 16, bus_of(f, f->q[3].sq), 3), NULL);
     n0 = f->fh.nirq;
-    assert_int_equal(io_st(f, 3, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0)), 0);
+    assert_int_equal(io_st(f, 3, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0)), 0);
     assert_int_equal(f->fh.nirq, n0);
     /* A masked MSI-X entry latches the vector; unmasking delivers it. */
     const uint64_t ctrl1 = NVME_SIM_MSIX_TABLE_OFF + 16 + SIMPCI_MSIX_ENTRY_CTRL;
     wr(f, ctrl1, 4, SIMPCI_MSIX_ENTRY_MASKED);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0)), 0);
     assert_int_equal(f->fh.nirq, n0);
     assert_int_equal(rd(f, NVME_SIM_MSIX_PBA_OFF, 8), 1u << 1);
     wr(f, ctrl1, 4, 0);
@@ -1269,7 +1269,7 @@ static void test_interrupts(void **state)
     assert_int_equal(rd(f, NVME_REG_INTMS, 4), 0x6);
     wr(f, NVME_REG_INTMC, 4, 0x2);
     assert_int_equal(rd(f, NVME_REG_INTMC, 4), 0x4);
-    assert_int_equal(io_st(f, 2, rw(NVME_CMD_READ, 0, 1, bus_of(f, buf), 0)), 0);
+    assert_int_equal(io_st(f, 2, rw(NVME_IO_READ, 0, 1, bus_of(f, buf), 0)), 0);
     assert_int_equal(f->fh.irq[n0 + 1], 2);
 }
 
@@ -1280,7 +1280,7 @@ static void test_async_events(void **state)
 {
     struct fixture *f = *state;
     uint8_t *buf = page_alloc(f, 1);
-    struct nvme_sqe_layout log = sqe(NVME_ADM_GET_LOG_PAGE, 0);
+    struct nvme_sqe log = sqe(NVME_ADM_GET_LOG_PAGE, 0);
     struct nvme_cpl cpl;
     uint16_t aer[4];
 
@@ -1297,7 +1297,7 @@ static void test_async_events(void **state)
     f->next_cid = 100;
 
     /* Write to the doorbell of a queue that does not exist. */
-    wr(f, NVME_SQ_TAIL_DB(9), 4, 1);
+    wr(f, NVME_SQ_TAIL_DB(9, NVME_SIM_DSTRD), 4, 1);
     assert_true(cq_reap(f, 0, &cpl));
     assert_int_equal(cpl.cid, aer[0]);
     assert_int_equal(status_of(cpl), 0);
@@ -1305,7 +1305,7 @@ static void test_async_events(void **state)
                                            NVME_LOG_ERROR));
     /* Error events are masked until the Error log is read: a bad value on
      * an existing queue waits. */
-    wr(f, NVME_SQ_TAIL_DB(1), 4, IOQ_DEPTH);
+    wr(f, NVME_SQ_TAIL_DB(1, NVME_SIM_DSTRD), 4, IOQ_DEPTH);
     assert_false(cq_reap(f, 0, &cpl));
     log.prp1 = bus_of(f, buf);
     log.cdw10 = NVME_LOG_ERROR | NVME_LOG_RAE | (15u << 16);
@@ -1320,7 +1320,7 @@ static void test_async_events(void **state)
     assert_int_equal(counter(f, "doorbell_errors"), 2);
     /* A CQ head that releases entries never posted is invalid too. */
     admin_ok(f, log, NULL);
-    wr(f, NVME_CQ_HEAD_DB(1), 4, 5);
+    wr(f, NVME_CQ_HEAD_DB(1, NVME_SIM_DSTRD), 4, 5);
     assert_true(cq_reap(f, 0, &cpl));
     assert_int_equal(cpl.cid, aer[2]);
 
@@ -1351,15 +1351,15 @@ static void test_logs(void **state)
 {
     struct fixture *f = *state;
     uint8_t *buf = page_alloc(f, 1), *data = page_alloc(f, 1);
-    struct nvme_sqe_layout log = sqe(NVME_ADM_GET_LOG_PAGE, NVME_NSID_ALL);
+    struct nvme_sqe log = sqe(NVME_ADM_GET_LOG_PAGE, NVME_NSID_ALL);
     struct nvme_smart_log *s = (struct nvme_smart_log *)buf;
     struct nvme_fw_slot_log *fw = (struct nvme_fw_slot_log *)buf;
 
     bring_up(f);
     for (unsigned i = 0; i < 3; i++) { /* 3 x 8 blocks written, 1 x 8 read */
-        assert_int_equal(io_st(f, 1, rw(NVME_CMD_WRITE, i * 8, 8, bus_of(f, data), 0)), 0);
+        assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, i * 8, 8, bus_of(f, data), 0)), 0);
     }
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 8, bus_of(f, data), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 8, bus_of(f, data), 0)), 0);
     log.prp1 = bus_of(f, buf);
     log.cdw10 = NVME_LOG_SMART | (127u << 16);
     admin_ok(f, log, NULL);
@@ -1419,7 +1419,7 @@ static void plausible(uint64_t *seed, uint8_t *e, bool admin, uint64_t data, uns
 {
     static const uint8_t aops[] = {0, 1, 2, 4, 5, 6, 8, 9, 10, 12};
     static const uint8_t iops[] = {0, 1, 2, 5, 8, 9};
-    struct nvme_sqe_layout s;
+    struct nvme_sqe s;
 
     randomize(seed, e, 64);
     memcpy(&s, e, sizeof(s));
@@ -1450,8 +1450,8 @@ static void fuzz_doorbell(struct fixture *f, uint64_t *seed, uint64_t r)
            (r & 0x100000000ull) ? (uint32_t)xorshift(seed) : (uint32_t)((r >> 40) % 80));
         return;
     }
-    wr(f, cq ? NVME_CQ_HEAD_DB(qid) : NVME_SQ_TAIL_DB(qid), 4,
-       (uint32_t)((r >> 24) % (size + 2)));
+    wr(f, cq ? NVME_CQ_HEAD_DB(qid, NVME_SIM_DSTRD) : NVME_SQ_TAIL_DB(qid, NVME_SIM_DSTRD),
+       4, (uint32_t)((r >> 24) % (size + 2)));
 }
 
 /* Random doorbell writes (any queue, any value), random queue contents,
@@ -1490,7 +1490,7 @@ static void test_doorbell_fuzz(void **state)
     f->next_page = base;
     disable(f);
     bring_up(f);
-    assert_int_equal(io_st(f, 1, rw(NVME_CMD_READ, 0, 1, dbus, 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, dbus, 0)), 0);
     assert_true(counter(f, "doorbell_errors") > 0);
     assert_true(counter(f, "io_cmds") > 1000);
 }
@@ -1511,9 +1511,9 @@ static void write_pattern(struct fixture *f, uint64_t slba, unsigned seed, bool 
 
     fill(buf, 2 * PG, seed);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_WRITE, slba, 16, bus_of(f, buf), bus_of(f, buf + PG))), 0);
+        io_st(f, 1, rw(NVME_IO_WRITE, slba, 16, bus_of(f, buf), bus_of(f, buf + PG))), 0);
     if (flush) {
-        assert_int_equal(io_st(f, 1, sqe(NVME_CMD_FLUSH, 1)), 0);
+        assert_int_equal(io_st(f, 1, sqe(NVME_IO_FLUSH, 1)), 0);
     }
 }
 
@@ -1524,8 +1524,69 @@ static void check_pattern(struct fixture *f, uint64_t slba, unsigned seed)
 
     fill(want, sizeof(want), seed);
     assert_int_equal(
-        io_st(f, 1, rw(NVME_CMD_READ, slba, 16, bus_of(f, buf), bus_of(f, buf + PG))), 0);
+        io_st(f, 1, rw(NVME_IO_READ, slba, 16, bus_of(f, buf), bus_of(f, buf + PG))), 0);
     assert_memory_equal(buf, want, sizeof(want));
+}
+
+/*
+ * PRP pages that are bus-contiguous are moved by one DMA. A run that crosses
+ * from mapped into unmapped memory therefore fails as a whole: Data Transfer
+ * Error, counted once per command, the mapped part of host memory not
+ * written by a Read, and nothing stored by a Write, whether its data is one
+ * run (RAM: DMA straight into the store) or several (through the bounce
+ * buffer). Run on a RAM and on a file store.
+ */
+static void check_run_faults(struct fixture *f)
+{
+    uint8_t *last = f->fh.mem + MEM_SIZE - PG; /* the next bus page is unmapped */
+    const uint64_t end = MEM_BUS + MEM_SIZE;
+    uint8_t *other = page_alloc(f, 1), *back = page_alloc(f, 1);
+    uint8_t sentinel[PG];
+    uint64_t errors, writes;
+
+    bring_up(f);
+    write_pattern(f, 200, 5, false); /* LBAs 200..215 */
+    errors = counter(f, "dma_errors");
+    writes = counter(f, "writes");
+    memset(last, 0xa5, PG);
+    memset(sentinel, 0xa5, PG);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 200, 16, bus_of(f, last), end)),
+                     NVME_SC_DATA_XFER_ERROR);
+    assert_memory_equal(last, sentinel, PG);
+    /* Writes: one run crossing the end, one starting mid-page, two runs. */
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 200, 16, bus_of(f, last), end)),
+                     NVME_SC_DATA_XFER_ERROR);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 200, 8, bus_of(f, last + 2048), end)),
+                     NVME_SC_DATA_XFER_ERROR);
+    fill(other, PG, 9);
+    assert_int_equal(
+        io_st(f, 1, rw(NVME_IO_WRITE, 200, 16, bus_of(f, other), UNMAPPED_BUS)),
+        NVME_SC_DATA_XFER_ERROR);
+    assert_true(counter(f, "dma_errors") == errors + 4);
+    assert_true(counter(f, "writes") == writes);
+    check_pattern(f, 200, 5);
+    /* A run that ends exactly at the boundary moves. */
+    fill(last, PG, 11);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_WRITE, 300, 8, bus_of(f, last), 0)), 0);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 300, 8, bus_of(f, back), 0)), 0);
+    assert_memory_equal(back, last, PG);
+    assert_true(counter(f, "dma_errors") == errors + 4);
+}
+
+static void test_run_fault_ram(void **state)
+{
+    check_run_faults(*state);
+}
+
+static void test_run_fault_file(void **state)
+{
+    struct fixture *f = *state;
+    char spec[256];
+
+    make_path(f);
+    snprintf(spec, sizeof(spec), "sim:nvme,size=2M,file=%s", f->path);
+    create_dev(f, spec);
+    check_run_faults(f);
 }
 
 static void test_file_backing(void **state)
@@ -1563,7 +1624,7 @@ static void test_file_backing(void **state)
     assert_int_equal(dw0, 0);
     write_pattern(f, 100, 3, false);
     /* Deallocate punches a hole; it reads back as zeros. */
-    struct nvme_sqe_layout wz = rw(NVME_CMD_WRITE_ZEROES, 2000, 64, 0, 0);
+    struct nvme_sqe wz = rw(NVME_IO_WRITE_ZEROES, 2000, 64, 0, 0);
     assert_int_equal(io_st(f, 1, wz), 0);
 
     f->dev.ops->destroy(f->dev.dev);
@@ -1650,6 +1711,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_doorbell_fuzz, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_backing, setup_nodev, teardown),
         cmocka_unit_test_setup_teardown(test_file_survives_kill, setup_nodev, teardown),
+        cmocka_unit_test_setup_teardown(test_run_fault_ram, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_fault_file, setup_nodev, teardown),
         cmocka_unit_test_setup_teardown(test_close, setup, teardown),
     };
 

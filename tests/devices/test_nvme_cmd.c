@@ -18,6 +18,11 @@
 
 #include "devices/nvme.h"
 
+/* CC with EN = 0 and SHN = 0 (Base §3.1.3.5). */
+#define CC_MAKE(css, mps, ams, iosqes, iocqes)                                             \
+    (NVME_SET(css, CC_CSS) | NVME_SET(mps, CC_MPS) | NVME_SET(ams, CC_AMS) |               \
+     NVME_SET(iosqes, CC_IOSQES) | NVME_SET(iocqes, CC_IOCQES))
+
 #define MEM_BUS  0x100000ull
 #define MEM_SIZE (1024u * 1024u)
 #define PG       4096u
@@ -108,7 +113,7 @@ static void test_decode_encode(void **state)
                            .sqhd = 7,
                            .sqid = 3,
                            .cid = 0x1234,
-                           .status = NVME_SC_LBA_RANGE | NVME_DNR};
+                           .status = NVME_SC_LBA_RANGE | NVME_SF_DNR};
     struct nvme_cpl out;
     uint8_t cqe[16];
     bool phase = false;
@@ -139,9 +144,9 @@ static void test_decode_encode(void **state)
     assert_int_equal(out.sqhd, 7);
     assert_int_equal(out.sqid, 3);
     assert_int_equal(out.cid, 0x1234);
-    assert_int_equal(out.status, NVME_SC_LBA_RANGE | NVME_DNR);
-    assert_int_equal(NVME_STATUS_SCT(out.status), 0);
-    assert_int_equal(NVME_STATUS_SC(out.status), 0x80);
+    assert_int_equal(out.status, NVME_SC_LBA_RANGE | NVME_SF_DNR);
+    assert_int_equal(NVME_GET(out.status, SF_SCT), 0);
+    assert_int_equal(NVME_GET(out.status, SF_SC), 0x80);
 }
 
 /* ---- I/O commands -----------------------------------------------------------------------
@@ -151,7 +156,7 @@ static const struct nvme_ns_limits lim = {1, 2048, 9, 128 * 1024};
 
 static struct nvme_cmd rw_cmd(uint32_t nsid, uint64_t slba, uint32_t nlb0, uint32_t flags)
 {
-    struct nvme_cmd c = {.opc = NVME_CMD_READ, .nsid = nsid};
+    struct nvme_cmd c = {.opc = NVME_IO_READ, .nsid = nsid};
 
     c.cdw10 = (uint32_t)slba;
     c.cdw11 = (uint32_t)(slba >> 32);
@@ -211,7 +216,7 @@ static void test_rw_parse(void **state)
 
 static void test_flush_dsm(void **state)
 {
-    struct nvme_cmd c = {.opc = NVME_CMD_FLUSH, .nsid = 1};
+    struct nvme_cmd c = {.opc = NVME_IO_FLUSH, .nsid = 1};
     uint8_t list[3 * 16] = {0};
     unsigned nr = 0;
     size_t len = 0;
@@ -226,7 +231,7 @@ static void test_flush_dsm(void **state)
     c.nsid = 3;
     assert_int_equal(nvme_flush_check(&c, &lim), NVME_SC_INVALID_NS);
 
-    c = (struct nvme_cmd){.opc = NVME_CMD_DSM, .nsid = 1, .cdw10 = 2, .cdw11 = NVME_DSM_AD};
+    c = (struct nvme_cmd){.opc = NVME_IO_DSM, .nsid = 1, .cdw10 = 2, .cdw11 = NVME_DSM_AD};
     assert_int_equal(nvme_dsm_parse(&c, &lim, &nr, &len, &ad), 0);
     assert_int_equal(nr, 3);
     assert_int_equal(len, 48);
@@ -379,13 +384,13 @@ static void test_create_queues(void **state)
     assert_true(q.ien);
     assert_int_equal(q.iv, 4);
     c = q_cmd(0, 63, 0x10000, NVME_QUEUE_PC);
-    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_QID_INVALID);
+    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_INVALID_QID);
     c = q_cmd(5, 63, 0x10000, NVME_QUEUE_PC);
-    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_QID_INVALID);
+    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_INVALID_QID);
     c = q_cmd(1, 0, 0x10000, NVME_QUEUE_PC);
-    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_QUEUE_SIZE);
+    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_INVALID_QUEUE_SIZE);
     c = q_cmd(1, 1024, 0x10000, NVME_QUEUE_PC);
-    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_QUEUE_SIZE);
+    assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), NVME_SC_INVALID_QUEUE_SIZE);
     c = q_cmd(1, 1023, 0x10000, NVME_QUEUE_PC);
     assert_int_equal(nvme_create_cq_parse(&c, &ql, &q), 0);
     c = q_cmd(1, 63, 0x10000, 0);
@@ -432,25 +437,21 @@ static void test_get_log(void **state)
 static void test_registers(void **state)
 {
     const uint64_t cap = 0x20020103ffull; /* MQES 1023, CQR, TO 2, CSS NVM */
-    const uint32_t good = NVME_CC_EN | NVME_CC_MAKE(0, 0, 0, 0, 6, 4);
+    const uint32_t good = NVME_CC_EN | CC_MAKE(0, 0, 0, 6, 4);
     const uint32_t aqa = 31u | (31u << 16);
     uint16_t qid = 0;
     bool cq = false;
 
     (void)state;
     assert_true(nvme_cc_valid(good, cap, aqa, 0x1000, 0x2000));
+    assert_false(nvme_cc_valid(good | CC_MAKE(1, 0, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
+    assert_false(nvme_cc_valid(good | CC_MAKE(6, 0, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
+    assert_false(nvme_cc_valid(good | CC_MAKE(0, 1, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
+    assert_false(nvme_cc_valid(good | CC_MAKE(0, 0, 1, 0, 0), cap, aqa, 0x1000, 0x2000));
     assert_false(
-        nvme_cc_valid(good | NVME_CC_MAKE(1, 0, 0, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
+        nvme_cc_valid(NVME_CC_EN | CC_MAKE(0, 0, 0, 0, 4), cap, aqa, 0x1000, 0x2000));
     assert_false(
-        nvme_cc_valid(good | NVME_CC_MAKE(6, 0, 0, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
-    assert_false(
-        nvme_cc_valid(good | NVME_CC_MAKE(0, 1, 0, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
-    assert_false(
-        nvme_cc_valid(good | NVME_CC_MAKE(0, 0, 1, 0, 0, 0), cap, aqa, 0x1000, 0x2000));
-    assert_false(nvme_cc_valid(NVME_CC_EN | NVME_CC_MAKE(0, 0, 0, 0, 0, 4), cap, aqa,
-                               0x1000, 0x2000));
-    assert_false(nvme_cc_valid(NVME_CC_EN | NVME_CC_MAKE(0, 0, 0, 0, 6, 5), cap, aqa,
-                               0x1000, 0x2000));
+        nvme_cc_valid(NVME_CC_EN | CC_MAKE(0, 0, 0, 6, 5), cap, aqa, 0x1000, 0x2000));
     assert_false(nvme_cc_valid(good, cap, 31u, 0x1000, 0x2000));
     assert_false(nvme_cc_valid(good, cap, 31u << 16, 0x1000, 0x2000));
     assert_false(nvme_cc_valid(good, cap, aqa, 0, 0x2000));
@@ -500,6 +501,58 @@ static void test_helpers(void **state)
 
 /* ---- Fuzz
  * ----------------------------------------------------------------------------------- */
+
+/* Merge segs[0..n) (total bytes `total`): the runs keep every byte in order
+ * and no two neighbours are contiguous any more. */
+static void check_merged(struct nvme_seg *segs, unsigned n, uint64_t total)
+{
+    struct nvme_seg orig[NVME_SIM_MAX_SEGS];
+    unsigned runs, k = 0;
+    uint64_t sum = 0;
+
+    memcpy(orig, segs, n * sizeof(*segs));
+    runs = nvme_seg_merge(segs, n);
+    assert_true(runs >= 1 && runs <= n);
+    for (unsigned r = 0; r < runs; r++) {
+        uint64_t covered = 0;
+
+        assert_int_equal(segs[r].addr, orig[k].addr);
+        while (covered < segs[r].len) {
+            assert_true(orig[k].addr == segs[r].addr + covered);
+            covered += orig[k++].len;
+        }
+        assert_true(covered == segs[r].len);
+        sum += segs[r].len;
+        if (r > 0) {
+            assert_true(segs[r - 1].addr + segs[r - 1].len != segs[r].addr);
+        }
+    }
+    assert_int_equal(k, n);
+    assert_true(sum == total);
+}
+
+static void test_seg_merge(void **state)
+{
+    const uint64_t a = 0x100000, top = 0ull - 4096;
+    struct nvme_seg s[8] = {
+        {a + 512, 3584},  {a + 4096, 4096}, {a + 8192, 4096}, /* one run, PRP1 offset */
+        {a + 4096, 4096},                                     /* backwards: new run */
+        {a + 20480, 100},                                     /* a gap: new run */
+    };
+    struct nvme_seg wrap[2] = {{top, 4096}, {0, 4096}};
+    struct nvme_seg big[2] = {{0, UINT32_MAX - 10}, {UINT32_MAX - 10, 100}};
+
+    (void)state;
+    assert_int_equal(nvme_seg_merge(s, 0), 0);
+    check_merged(s, 5, 3584 + 4096 * 3 + 100);
+    assert_int_equal(nvme_seg_merge(s, 3), 3); /* merged already */
+    assert_true(s[0].addr == a + 512 && s[0].len == 3584 + 8192);
+    assert_true(s[1].addr == a + 4096 && s[1].len == 4096);
+    assert_true(s[2].addr == a + 20480 && s[2].len == 100);
+    /* Never across the top of the bus, never beyond a 32-bit length. */
+    assert_int_equal(nvme_seg_merge(wrap, 2), 2);
+    assert_int_equal(nvme_seg_merge(big, 2), 2);
+}
 
 /* Random 64-byte entries through every parser; random PRP lists behind a
  * reader that returns random entries or faults. Nothing may crash, segments
@@ -552,6 +605,7 @@ static void test_fuzz(void **state)
                 total += s[i].len;
             }
             assert_true(total == xlen);
+            check_merged(s, n, xlen);
         }
     }
 }
@@ -565,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prp_simple, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prp_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prp_chain, setup, teardown),
+        cmocka_unit_test(test_seg_merge),
         cmocka_unit_test(test_create_queues),
         cmocka_unit_test(test_get_log),
         cmocka_unit_test(test_registers),

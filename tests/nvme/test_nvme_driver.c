@@ -383,7 +383,7 @@ static uint32_t reg32(struct vdx_conn *c, uint32_t off)
 
 static void prp_builder(void **state)
 {
-    static uint64_t list[NVME_PRPS_PER_PAGE];
+    static uint64_t list[UNVME_PRPS_PER_PAGE];
     uint64_t p1 = 0, p2 = 0;
 
     (void)state;
@@ -417,26 +417,26 @@ static void identify_parsers(void **state)
 
     (void)state;
     memset(buf, 0, sizeof(buf));
-    memcpy(buf + NVME_IDC_MN, "model  ", 7);
-    buf[NVME_IDC_SQES] = 0x66;
-    buf[NVME_IDC_CQES] = 0x44;
-    buf[NVME_IDC_MDTS] = 5;
+    memcpy(buf + offsetof(struct nvme_id_ctrl, mn), "model  ", 7);
+    buf[offsetof(struct nvme_id_ctrl, sqes)] = 0x66;
+    buf[offsetof(struct nvme_id_ctrl, cqes)] = 0x44;
+    buf[offsetof(struct nvme_id_ctrl, mdts)] = 5;
     assert_int_equal(unvme_parse_id_ctrl(buf, &info), 0);
     assert_string_equal(info.model, "model");
     assert_int_equal(info.mdts, 5);
-    buf[NVME_IDC_SQES] = 0x77; /* requires 128-byte entries */
+    buf[offsetof(struct nvme_id_ctrl, sqes)] = 0x77; /* requires 128-byte entries */
     assert_int_equal(unvme_parse_id_ctrl(buf, &info), -EINVAL);
 
     memset(buf, 0, sizeof(buf));
-    buf[NVME_IDNS_NSZE] = 0x10;
-    buf[NVME_IDNS_LBAF0 + 2] = 9; /* LBADS 9: 512 bytes */
+    buf[offsetof(struct nvme_id_ns, nsze)] = 0x10;
+    buf[offsetof(struct nvme_id_ns, lbaf) + 2] = 9; /* LBADS 9: 512 bytes */
     assert_int_equal(unvme_parse_id_ns(buf, &info), 0);
     assert_int_equal(info.lba_size, 512);
     assert_int_equal(info.nsze, 16);
-    buf[NVME_IDNS_LBAF0] = 8; /* metadata per block: unsupported */
+    buf[offsetof(struct nvme_id_ns, lbaf)] = 8; /* metadata per block: unsupported */
     assert_int_equal(unvme_parse_id_ns(buf, &info), -EINVAL);
-    buf[NVME_IDNS_LBAF0] = 0;
-    buf[NVME_IDNS_FLBAS] = 1; /* format 1 but NLBAF = 0 */
+    buf[offsetof(struct nvme_id_ns, lbaf)] = 0;
+    buf[offsetof(struct nvme_id_ns, flbas)] = 1; /* format 1 but NLBAF = 0 */
     assert_int_equal(unvme_parse_id_ns(buf, &info), -EINVAL);
 }
 
@@ -457,7 +457,8 @@ static void controller_init(void **state)
     assert_int_equal((cc >> 7) & 0xfu, 0);        /* MPS: 4 KiB */
     assert_int_equal((cc >> 16) & 0xfu, 6);       /* IOSQES */
     assert_int_equal((cc >> 20) & 0xfu, 4);       /* IOCQES */
-    assert_int_equal(reg32(t.c, NVME_REG_AQA), NVME_AQA(32, 32));
+    assert_int_equal(reg32(t.c, NVME_REG_AQA),
+                     NVME_SET(31, AQA_ASQS) | NVME_SET(31, AQA_ACQS));
     assert_true(i->vs >= 0x10000u);
     assert_true(i->mqes >= 64);
     assert_int_equal(i->io_queues, 4);
@@ -495,7 +496,7 @@ static void identify(void **state)
     assert_int_equal(vdx_get_identity(t.c, &id), DEXT_OK);
     assert_int_equal(i->vid, id.vendor);
     /* Active namespace list holds NSID 1 (Base §5.17.2.2). */
-    assert_int_equal(unvme_identify(t.u, NVME_CNS_ACTIVE_NS, 0, 0, buf, &st), 0);
+    assert_int_equal(unvme_identify(t.u, NVME_CNS_NS_ACTIVE, 0, 0, buf, &st), 0);
     assert_int_equal(st, 0);
     assert_int_equal(buf[0] | buf[1] << 8 | buf[2] << 16 | buf[3] << 24, 1);
     /* Number of Queues reads back what was allocated. */
@@ -520,16 +521,19 @@ static void shutdown_handshake(void **state)
     (void)state;
     NEED_DEVICE();
     drv_open(NULL);
-    deadline = vdx_now_ns() + (uint64_t)NVME_CAP_TO(unvme_info(t.u)->cap) * 500000000ull;
+    deadline =
+        vdx_now_ns() + (uint64_t)NVME_GET(unvme_info(t.u)->cap, CAP_TO) * 500000000ull;
     cc = reg32(t.c, NVME_REG_CC);
-    assert_int_equal(vdx_mmio_write(t.c, 0, NVME_REG_CC, 4, cc | NVME_CC_SHN_NORMAL), DEXT_OK);
+    assert_int_equal(
+        vdx_mmio_write(t.c, 0, NVME_REG_CC, 4, cc | NVME_SET(NVME_CC_SHN_NORMAL, CC_SHN)),
+        DEXT_OK);
     while (vdx_now_ns() < deadline) {
         csts = reg32(t.c, NVME_REG_CSTS);
-        if ((csts & NVME_CSTS_SHST_MASK) == NVME_CSTS_SHST_COMPLETE) {
+        if (NVME_GET(csts, CSTS_SHST) == NVME_CSTS_SHST_COMPLETE) {
             break;
         }
     }
-    assert_int_equal(csts & NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_COMPLETE);
+    assert_int_equal(NVME_GET(csts, CSTS_SHST), NVME_CSTS_SHST_COMPLETE);
     assert_int_equal(unvme_reset_controller(t.u), 0); /* EN toggle after shutdown */
     verify_range(unvme_queue(t.u, 0), 0, 16);
 }
@@ -898,7 +902,7 @@ static void compare(void **state)
     assert_int_equal(st, 0);
     buf[15 * LBA + 511] ^= 1; /* the last byte differs */
     assert_int_equal(unvme_compare(q, slba, 16, buf, &st), 0);
-    assert_int_equal(st, UNVME_SC_COMPARE_FAILED);
+    assert_int_equal(st, NVME_SC_COMPARE_FAILURE);
     /* without a status out-parameter an error status is -EIO */
     assert_int_equal(unvme_compare(q, slba, 16, buf, NULL), -EIO);
 }
@@ -999,49 +1003,50 @@ static void queue_cmd(struct nvme_sqe *c, uint8_t opc, uint16_t qid, uint32_t en
 
 static void b_cq_qid0(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_CQ, 0, 16, NVME_CQ_PC | NVME_CQ_IEN | NVME_CQ_IV(3),
-              x->scratch_bus);
+    queue_cmd(c, NVME_ADM_CREATE_CQ, 0, 16,
+              NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(3, CQ_IV), x->scratch_bus);
     *len = 0;
 }
 
 static void b_cq_qid_over(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
     queue_cmd(c, NVME_ADM_CREATE_CQ, (uint16_t)(x->i->queues_granted + 1), 16,
-              NVME_CQ_PC | NVME_CQ_IEN | NVME_CQ_IV(3), x->scratch_bus);
+              NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(3, CQ_IV), x->scratch_bus);
     *len = 0;
 }
 
 static void b_cq_qid_exists(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_CQ, 1, 16, NVME_CQ_PC | NVME_CQ_IEN | NVME_CQ_IV(1),
-              x->scratch_bus);
+    queue_cmd(c, NVME_ADM_CREATE_CQ, 1, 16,
+              NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(1, CQ_IV), x->scratch_bus);
     *len = 0;
 }
 
 static void b_cq_too_big(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_CQ, 3, x->i->mqes + 1, NVME_CQ_PC | NVME_CQ_IEN |
-              NVME_CQ_IV(3), x->scratch_bus);
+    queue_cmd(c, NVME_ADM_CREATE_CQ, 3, x->i->mqes + 1,
+              NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(3, CQ_IV), x->scratch_bus);
     *len = 0;
 }
 
 static void b_cq_one_entry(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_CQ, 3, 1, NVME_CQ_PC | NVME_CQ_IEN | NVME_CQ_IV(3),
+    queue_cmd(c, NVME_ADM_CREATE_CQ, 3, 1, NVME_QUEUE_PC | NVME_CQ_IEN | NVME_SET(3, CQ_IV),
               x->scratch_bus);
     *len = 0;
 }
 
 static void b_sq_no_cq(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_SQ, 3, 16, NVME_SQ_PC | NVME_SQ_CQID(4), x->scratch_bus);
+    queue_cmd(c, NVME_ADM_CREATE_SQ, 3, 16, NVME_QUEUE_PC | NVME_SET(4, SQ_CQID),
+              x->scratch_bus);
     *len = 0;
 }
 
 static void b_sq_too_big(const struct err_ctx *x, struct nvme_sqe *c, size_t *len)
 {
-    queue_cmd(c, NVME_ADM_CREATE_SQ, 3, x->i->mqes + 1, NVME_SQ_PC | NVME_SQ_CQID(1),
-              x->scratch_bus);
+    queue_cmd(c, NVME_ADM_CREATE_SQ, 3, x->i->mqes + 1,
+              NVME_QUEUE_PC | NVME_SET(1, SQ_CQID), x->scratch_bus);
     *len = 0;
 }
 
@@ -1096,40 +1101,43 @@ static void b_log_unknown(const struct err_ctx *x, struct nvme_sqe *c, size_t *l
 }
 
 static const struct err_case err_cases[] = {
-    {"I/O opcode 7Eh", false, b_io_opcode, UNVME_SC_INVALID_OPCODE, "Base 2.0 §4.6.1.2.1"},
-    {"admin opcode 3Fh", true, b_admin_opcode, UNVME_SC_INVALID_OPCODE, "Base 2.0 Fig 94"},
-    {"read at NSZE", false, b_read_at_end, UNVME_SC_LBA_RANGE, "NVM-CS 1.0 §3.2.4"},
-    {"read across NSZE", false, b_read_across_end, UNVME_SC_LBA_RANGE, "NVM-CS 1.0"},
-    {"write at NSZE", false, b_write_at_end, UNVME_SC_LBA_RANGE, "NVM-CS 1.0 §3.2.6"},
-    {"write zeroes past NSZE", false, b_wz_past_end, UNVME_SC_LBA_RANGE, "NVM-CS 1.0"},
-    {"read SLBA+NLB wraps", false, b_read_huge_slba, UNVME_SC_LBA_RANGE, "NVM-CS 1.0"},
-    {"read NSID 2", false, b_read_nsid2, UNVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
-    {"read NSID 0", false, b_read_nsid0, UNVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
-    {"read NSID FFFFFFFFh", false, b_read_nsid_all, UNVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
-    {"read beyond MDTS", false, b_read_over_mdts, UNVME_SC_INVALID_FIELD,
+    {"I/O opcode 7Eh", false, b_io_opcode, NVME_SC_INVALID_OPCODE, "Base 2.0 §3.3.3.2"},
+    {"admin opcode 3Fh", true, b_admin_opcode, NVME_SC_INVALID_OPCODE, "Base 2.0 §3.3.3.2"},
+    {"read at NSZE", false, b_read_at_end, NVME_SC_LBA_RANGE, "NVM-CS 1.0 §3.2.4"},
+    {"read across NSZE", false, b_read_across_end, NVME_SC_LBA_RANGE, "NVM-CS 1.0"},
+    {"write at NSZE", false, b_write_at_end, NVME_SC_LBA_RANGE, "NVM-CS 1.0 §3.2.6"},
+    {"write zeroes past NSZE", false, b_wz_past_end, NVME_SC_LBA_RANGE, "NVM-CS 1.0"},
+    {"read SLBA+NLB wraps", false, b_read_huge_slba, NVME_SC_LBA_RANGE, "NVM-CS 1.0"},
+    {"read NSID 2", false, b_read_nsid2, NVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
+    {"read NSID 0", false, b_read_nsid0, NVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
+    {"read NSID FFFFFFFFh", false, b_read_nsid_all, NVME_SC_INVALID_NS, "Base 2.0 §3.2.1"},
+    {"read beyond MDTS", false, b_read_over_mdts, NVME_SC_INVALID_FIELD,
      "Base 2.0 Fig 275 MDTS"},
-    {"create CQ QID 0", true, b_cq_qid0, UNVME_SC_INVALID_QID, "Base 2.0 §5.4"},
-    {"create CQ QID > allocated", true, b_cq_qid_over, UNVME_SC_INVALID_QID, "Base 2.0 §5.4"},
-    {"create CQ QID in use", true, b_cq_qid_exists, UNVME_SC_INVALID_QID, "Base 2.0 §5.4"},
-    {"create CQ > MQES", true, b_cq_too_big, UNVME_SC_INVALID_QSIZE, "Base 2.0 §5.4"},
-    {"create CQ of 1 entry", true, b_cq_one_entry, UNVME_SC_INVALID_QSIZE, "Base 2.0 §5.4"},
-    {"create SQ on missing CQ", true, b_sq_no_cq, UNVME_SC_CQ_INVALID, "Base 2.0 §5.5"},
-    {"create SQ > MQES", true, b_sq_too_big, UNVME_SC_INVALID_QSIZE, "Base 2.0 §5.5"},
-    {"delete CQ used by SQ 1", true, b_del_cq_in_use, UNVME_SC_INVALID_QDEL, "Base 2.0 §5.6"},
-    {"delete SQ 0 (admin)", true, b_del_sq0, UNVME_SC_INVALID_QID, "Base 2.0 §5.7"},
-    {"delete SQ 4 (not created)", true, b_del_sq_missing, UNVME_SC_INVALID_QID,
+    {"create CQ QID 0", true, b_cq_qid0, NVME_SC_INVALID_QID, "Base 2.0 §5.4"},
+    {"create CQ QID > allocated", true, b_cq_qid_over, NVME_SC_INVALID_QID,
+     "Base 2.0 §5.4"},
+    {"create CQ QID in use", true, b_cq_qid_exists, NVME_SC_INVALID_QID, "Base 2.0 §5.4"},
+    {"create CQ > MQES", true, b_cq_too_big, NVME_SC_INVALID_QUEUE_SIZE, "Base 2.0 §5.4"},
+    {"create CQ of 1 entry", true, b_cq_one_entry, NVME_SC_INVALID_QUEUE_SIZE,
+     "Base 2.0 §5.4"},
+    {"create SQ on missing CQ", true, b_sq_no_cq, NVME_SC_CQ_INVALID, "Base 2.0 §5.5"},
+    {"create SQ > MQES", true, b_sq_too_big, NVME_SC_INVALID_QUEUE_SIZE, "Base 2.0 §5.5"},
+    {"delete CQ used by SQ 1", true, b_del_cq_in_use, NVME_SC_INVALID_QUEUE_DELETION,
+     "Base 2.0 §5.6"},
+    {"delete SQ 0 (admin)", true, b_del_sq0, NVME_SC_INVALID_QID, "Base 2.0 §5.7"},
+    {"delete SQ 4 (not created)", true, b_del_sq_missing, NVME_SC_INVALID_QID,
      "Base 2.0 §5.7"},
-    {"identify CNS FFh", true, b_identify_cns, UNVME_SC_INVALID_FIELD, "Base 2.0 §5.17"},
-    {"identify NS FFFFFFFEh", true, b_identify_ns2, UNVME_SC_INVALID_NS, "Base 2.0 §5.17"},
-    {"get features FID 0", true, b_get_feature0, UNVME_SC_INVALID_FIELD, "Base 2.0 §5.15"},
-    {"log page LID 7Fh", true, b_log_unknown, UNVME_STATUS(NVME_SCT_CMD, 0x09),
+    {"identify CNS FFh", true, b_identify_cns, NVME_SC_INVALID_FIELD, "Base 2.0 §5.17"},
+    {"identify NS FFFFFFFEh", true, b_identify_ns2, NVME_SC_INVALID_NS, "Base 2.0 §5.17"},
+    {"get features FID 0", true, b_get_feature0, NVME_SC_INVALID_FIELD, "Base 2.0 §5.15"},
+    {"log page LID 7Fh", true, b_log_unknown, NVME_SC_INVALID_LOG_PAGE,
      "Base 2.0 §5.16 Invalid Log Page"},
 };
 
 /* A create that should have failed but did not: undo it so the run goes on. */
 static void undo_create(const struct nvme_sqe *c)
 {
-    uint8_t opc = NVME_SQE_OPC(c->cdw0);
+    uint8_t opc = (uint8_t)NVME_GET(c->cdw0, SQE_OPC);
     struct nvme_sqe del = {.cdw10 = c->cdw10 & 0xffffu};
 
     if (opc == NVME_ADM_CREATE_CQ || opc == NVME_ADM_CREATE_SQ) {
@@ -1156,9 +1164,11 @@ static int run_err_case(const struct err_case *e, const struct err_ctx *x, uint8
         undo_create(&c);
     }
     if (rc != 0 || st != e->want) {
-        fprintf(stderr, "  MISMATCH %-28s rc %d status SCT %u SC 0x%02x, want SCT %u "
-                "SC 0x%02x (%s)\n", e->name, rc, UNVME_STATUS_SCT(st), UNVME_STATUS_SC(st),
-                UNVME_STATUS_SCT(e->want), UNVME_STATUS_SC(e->want), e->spec);
+        fprintf(stderr,
+                "  MISMATCH %-28s rc %d status SCT %u SC 0x%02x, want SCT %u "
+                "SC 0x%02x (%s)\n",
+                e->name, rc, NVME_GET(st, SF_SCT), NVME_GET(st, SF_SC),
+                NVME_GET(e->want, SF_SCT), NVME_GET(e->want, SF_SC), e->spec);
         return -1;
     }
     return 0;
