@@ -42,6 +42,7 @@ int cli_cmd_list_devices(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 int cli_cmd_probe(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_serve(int argc, char **argv);
 
 /* Print "vfio-dext CMD: MESSAGE\n" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

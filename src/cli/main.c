@@ -21,6 +21,7 @@ static const struct cli_command commands[] = {
     {"probe", "check every selector of the dext contract against one device",
      cli_cmd_probe},
     {"bench", "measure call latency, DMA map rate and interrupt latency", cli_cmd_bench},
+    {"serve", "serve one dext device to QEMU (vfio-user-pci) on a socket", cli_cmd_serve},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
