@@ -755,7 +755,9 @@ static void build_id_ns(const struct nvme_dev *n, struct nvme_id_ns *id)
     id->nuse = n->nsze;
     id->nlbaf = 0; /* one format */
     id->flbas = 0;
-    id->dlfeat = NVME_DLFEAT_READ_ZEROES | NVME_DLFEAT_WZ_DEAC;
+    /* Deallocated blocks read as zeroes only where deallocating zeroes them. */
+    id->dlfeat = nvme_store_cheap_zero(n->store) ? NVME_DLFEAT_READ_ZEROES | NVME_DLFEAT_WZ_DEAC
+                                                 : 0;
     nvme_put_u128(id->nvmcap, n->size);
     memcpy(id->nguid, n->nguid, sizeof(id->nguid));
     id->lbaf[0] = NVME_SET(NVME_SIM_LBA_SHIFT, LBAF_LBADS);
@@ -1518,6 +1520,9 @@ static uint16_t io_write_zeroes(struct nvme_dev *n, const struct nvme_cmd *c)
 
 static uint16_t dsm_deallocate(struct nvme_dev *n, unsigned nr, size_t len)
 {
+    if (!nvme_store_cheap_zero(n->store)) {
+        return NVME_SC_SUCCESS; /* advisory: the spec lets us deallocate none */
+    }
     for (unsigned i = 0; i < nr; i++) {
         uint64_t slba;
         uint32_t nlb;

@@ -317,6 +317,13 @@ int nvme_store_sync(struct nvme_store *s);
 /* Whether writes can sit in a volatile cache that nvme_store_sync() empties
  * (the file's page cache). RAM has none: its data is the volatile medium. */
 bool nvme_store_has_volatile_cache(const struct nvme_store *s);
+/*
+ * Whether zeroing costs no writes (RAM, or a file system that punches holes).
+ * Without it Dataset Management deallocate is advisory (a no-op): otherwise
+ * one command of 256 ranges, each the size of the namespace, would write
+ * 256 namespaces of zeros — a guest could stall the device for hours.
+ */
+bool nvme_store_cheap_zero(const struct nvme_store *s);
 
 /* ======================================================================== */
 /* The kind (registered in devices.c)                                        */

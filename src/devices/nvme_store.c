@@ -29,8 +29,9 @@
 
 struct nvme_store {
     uint64_t size;
-    int fd;       /* file store, or -1 */
-    uint8_t *mem; /* RAM store, or NULL */
+    int fd;         /* file store, or -1 */
+    uint8_t *mem;   /* RAM store, or NULL */
+    bool can_punch; /* zeroing is cheap: RAM, or a file system that punches holes */
 };
 
 static const uint8_t zero_chunk[ZERO_CHUNK];
@@ -105,8 +106,12 @@ static int open_file(struct nvme_store *s, const char *path, char *err, size_t e
     if (rc) {
         close(s->fd);
         s->fd = -1;
+        return rc;
     }
-    return rc;
+    /* Probe hole punching harmlessly: beyond the end, keeping the size. */
+    s->can_punch = fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             (off_t)s->size, 4096) == 0;
+    return 0;
 }
 
 int nvme_store_open(const char *path, uint64_t size, struct nvme_store **out, char *err,
@@ -310,6 +315,11 @@ int nvme_store_sync(struct nvme_store *s)
         return -errno;
     }
     return 0;
+}
+
+bool nvme_store_cheap_zero(const struct nvme_store *s)
+{
+    return s && (s->mem || s->can_punch);
 }
 
 bool nvme_store_has_volatile_cache(const struct nvme_store *s)

@@ -10,8 +10,10 @@
  * Flush, Write Zeroes, Dataset Management, Compare, per-CQ MSI-X vectors,
  * a table of hostile commands with the specification's status codes, bad
  * CC -> CFS, asynchronous events, CQ full, CC.EN toggled with work pending,
- * FLR, a doorbell / queue-content fuzz, and file backing across destroy and
- * across a killed process.
+ * FLR, a doorbell / queue-content fuzz, a whole-device fuzz (registers,
+ * commands, PRPs, queues, resets, config space and MSI-X; NVME_FUZZ_SEED and
+ * NVME_FUZZ_STEPS lengthen it), and file backing across destroy and across a
+ * killed process.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1495,6 +1497,531 @@ static void test_doorbell_fuzz(void **state)
     assert_true(counter(f, "io_cmds") > 1000);
 }
 
+/* ---- Whole-device fuzz ----------------------------------------------------------------
+ *
+ * A hostile driver: random sequences of register writes (any offset, width and
+ * value, CC toggles included), submission entries (valid opcodes with random
+ * fields, or garbage), PRPs and PRP lists pointing inside the arena, at queue
+ * memory, across the end of the mapped window or nowhere, doorbells, queue
+ * creation and deletion in any order, FLR, hot reset, config-space and MSI-X
+ * table writes. After every step: CSTS sane, CAP/VS unchanged, interrupt
+ * vectors in range; every 512 steps and at the end: after an FLR and a clean
+ * re-initialisation the controller answers Identify. ASan/UBSan builds turn
+ * any memory error into a failure.
+ *
+ * NVME_FUZZ_SEED and NVME_FUZZ_STEPS change the seed and the number of steps
+ * (default: a fixed seed, 20000 steps).
+ */
+
+#define FZ_SQ_PAGE(q)  ((q)*16u)      /* 16 pages: up to 1024 SQEs */
+#define FZ_CQ_PAGE(q)  (80u + (q)*4u) /* 4 pages: up to 1024 CQEs */
+#define FZ_DATA_PAGE   100u
+#define FZ_DATA_PAGES  28u
+#define FZ_ARENA_PAGES (FZ_DATA_PAGE + FZ_DATA_PAGES)
+
+struct fz_q {
+    uint32_t sq_size, cq_size, sq_tail, cq_head;
+    bool sq_live, cq_live, phase;
+};
+
+struct fz {
+    struct fixture *f;
+    uint64_t seed;
+    struct fz_q q[NQ + 1];
+    uint16_t cid;
+    uint64_t cap;
+    struct nvme_cpl last_admin; /* the last admin completion reaped */
+};
+
+static uint64_t fz_rand(struct fz *z)
+{
+    return xorshift(&z->seed);
+}
+
+static uint64_t fz_below(struct fz *z, uint64_t n)
+{
+    return n ? fz_rand(z) % n : 0;
+}
+
+static uint64_t fz_page_bus(unsigned page)
+{
+    return MEM_BUS + (uint64_t)page * PG;
+}
+
+/* An address a hostile driver might put in a PRP, a PRP list or a queue base. */
+static uint64_t fz_addr(struct fz *z)
+{
+    unsigned k = (unsigned)fz_below(z, 100);
+
+    if (k < 45) { /* a data page, usually page aligned */
+        uint64_t a = fz_page_bus(FZ_DATA_PAGE + (unsigned)fz_below(z, FZ_DATA_PAGES));
+
+        return a + (fz_below(z, 4) ? 0 : (fz_below(z, PG) & ~(fz_below(z, 4) ? 3ull : 0)));
+    }
+    if (k < 65) { /* queue memory */
+        return fz_page_bus((unsigned)fz_below(z, FZ_DATA_PAGE)) + (fz_below(z, 8) ? 0 : 8);
+    }
+    if (k < 75) { /* the last pages of the window: runs that cross its end */
+        return MEM_BUS + MEM_SIZE - (fz_below(z, 4) + 1) * PG + (fz_below(z, 2) ? 0 : 2048);
+    }
+    if (k < 85) {
+        static const uint64_t odd[] = {0,
+                                       8,
+                                       UNMAPPED_BUS,
+                                       MEM_BUS - PG,
+                                       MEM_BUS + MEM_SIZE,
+                                       ~0ull & ~0xfffull,
+                                       ~0ull - 7,
+                                       1ull << 63};
+        return odd[fz_below(z, sizeof(odd) / sizeof(odd[0]))];
+    }
+    return fz_rand(z) & ~(fz_below(z, 2) ? 0xfffull : 3ull);
+}
+
+/* A dword with interesting values more often than uniform ones. */
+static uint32_t fz_dword(struct fz *z)
+{
+    static const uint32_t v[] = {0,          1,           2,          3,          7,
+                                 0xff,       0x100,       0xfff,      0xffff,     0x10000,
+                                 0x7fffffff, 0x80000000u, 0xfffffffe, 0xffffffffu};
+
+    switch (fz_below(z, 4)) {
+    case 0:
+        return v[fz_below(z, sizeof(v) / sizeof(v[0]))];
+    case 1:
+        return (uint32_t)fz_below(z, 64);
+    default:
+        return (uint32_t)fz_rand(z);
+    }
+}
+
+/* Fill a data page with PRP-list-like entries. */
+static void fz_prp_page(struct fz *z)
+{
+    unsigned page = FZ_DATA_PAGE + (unsigned)fz_below(z, FZ_DATA_PAGES);
+    uint64_t *e = (uint64_t *)(z->f->fh.mem + (size_t)page * PG);
+    unsigned from = (unsigned)fz_below(z, PG / 8),
+             n = 1 + (unsigned)fz_below(z, PG / 8 - from);
+
+    for (unsigned i = from; i < from + n; i++) {
+        switch (fz_below(z, 8)) {
+        case 0: /* a list that chains to itself */
+            e[i] = fz_page_bus(page);
+            break;
+        case 1:
+            e[i] = fz_rand(z);
+            break;
+        default:
+            e[i] = fz_addr(z);
+            break;
+        }
+    }
+}
+
+static void fz_wr(struct fz *z, uint64_t off, unsigned width, uint64_t v)
+{
+    int rc = z->f->dev.ops->mmio_write(z->f->dev.dev, 0, off, width, v);
+    bool ok = (width == 1 || width == 2 || width == 4 || width == 8) &&
+              off < NVME_SIM_BAR0_SIZE && width <= NVME_SIM_BAR0_SIZE - off;
+
+    assert_int_equal(rc, ok ? 0 : -EINVAL);
+}
+
+static uint64_t fz_rd(struct fz *z, uint64_t off, unsigned width)
+{
+    uint64_t v = 0;
+    int rc = z->f->dev.ops->mmio_read(z->f->dev.dev, 0, off, width, &v);
+    bool ok = (width == 1 || width == 2 || width == 4 || width == 8) &&
+              off < NVME_SIM_BAR0_SIZE && width <= NVME_SIM_BAR0_SIZE - off;
+
+    assert_int_equal(rc, ok ? 0 : -EINVAL);
+    if (ok && width < 8) {
+        assert_true(v < (1ull << (8 * width)));
+    }
+    return v;
+}
+
+/* Reap what the controller posted to CQ `q` (at most one queue's worth). */
+static void fz_reap(struct fz *z, unsigned q)
+{
+    struct fz_q *m = &z->q[q];
+    const uint8_t *cq = z->f->fh.mem + (size_t)FZ_CQ_PAGE(q) * PG;
+
+    if (!m->cq_live) {
+        return;
+    }
+    for (uint32_t n = 0; n < m->cq_size; n++) {
+        struct nvme_cpl cpl;
+        bool phase = false;
+
+        assert_int_equal(nvme_cpl_decode(cq + (size_t)m->cq_head * 16, 16, &cpl, &phase),
+                         0);
+        if (phase != m->phase) {
+            break;
+        }
+        if (q == 0) {
+            z->last_admin = cpl;
+        }
+        m->cq_head = (m->cq_head + 1) % m->cq_size;
+        if (m->cq_head == 0) {
+            m->phase = !m->phase;
+        }
+    }
+    fz_wr(z, NVME_CQ_HEAD_DB(q, NVME_SIM_DSTRD), 4, m->cq_head);
+}
+
+static void fz_reap_all(struct fz *z)
+{
+    for (unsigned q = 0; q <= NQ; q++) {
+        fz_reap(z, q);
+    }
+}
+
+/* Put an entry at the model's tail of SQ q and ring. */
+static void fz_submit(struct fz *z, unsigned q, struct nvme_sqe s)
+{
+    struct fz_q *m = &z->q[q];
+    uint8_t *sq = z->f->fh.mem + (size_t)FZ_SQ_PAGE(q) * PG;
+
+    if (!m->sq_live) {
+        return;
+    }
+    memcpy(sq + (size_t)m->sq_tail * 64, &s, sizeof(s));
+    m->sq_tail = (m->sq_tail + 1) % m->sq_size;
+    fz_wr(z, NVME_SQ_TAIL_DB(q, NVME_SIM_DSTRD), 4, m->sq_tail);
+    fz_reap_all(z);
+}
+
+static struct nvme_sqe fz_sqe(struct fz *z, uint8_t opc)
+{
+    struct nvme_sqe s = sqe(opc, fz_below(z, 4) ? 1 : fz_dword(z));
+
+    s.cdw0 |= (uint32_t)z->cid++ << 16;
+    if (fz_below(z, 16) == 0) {
+        s.cdw0 |= (uint32_t)(fz_rand(z) & 0xc300u); /* FUSE, PSDT */
+    }
+    s.prp1 = fz_addr(z);
+    s.prp2 = fz_addr(z);
+    return s;
+}
+
+static struct nvme_sqe fz_admin_sqe(struct fz *z)
+{
+    static const uint8_t ops[] = {0x00, 0x01, 0x02, 0x04, 0x05,
+                                  0x06, 0x08, 0x09, 0x0a, 0x0c};
+    uint8_t opc = fz_below(z, 10) ? ops[fz_below(z, sizeof(ops))] : (uint8_t)fz_rand(z);
+    struct nvme_sqe s = fz_sqe(z, opc);
+
+    s.cdw10 = fz_dword(z);
+    s.cdw11 = fz_dword(z);
+    s.cdw12 = fz_dword(z);
+    s.cdw13 = fz_below(z, 2) ? 0 : fz_dword(z);
+    switch (opc) {
+    case NVME_ADM_CREATE_CQ:
+    case NVME_ADM_CREATE_SQ:
+        s.cdw10 = (uint32_t)fz_below(z, NQ + 2) | (uint32_t)fz_below(z, 1100) << 16;
+        s.cdw11 = NVME_QUEUE_PC | (fz_below(z, 2) ? NVME_CQ_IEN : 0) |
+                  (uint32_t)fz_below(z, NQ + 3) << 16;
+        break;
+    case NVME_ADM_DELETE_SQ:
+    case NVME_ADM_DELETE_CQ:
+        s.cdw10 = (uint32_t)fz_below(z, NQ + 2);
+        break;
+    case NVME_ADM_GET_LOG_PAGE:
+        s.cdw10 = (uint32_t)fz_below(z, 5) | (uint32_t)(fz_rand(z) & 0x8000u) |
+                  (uint32_t)(fz_below(z, 2) ? fz_below(z, 1100) : fz_rand(z)) << 16;
+        s.cdw11 = fz_below(z, 4) ? 0 : fz_dword(z);
+        s.cdw12 = fz_below(z, 2) ? (uint32_t)fz_below(z, 1100) * 4 : fz_dword(z);
+        break;
+    case NVME_ADM_IDENTIFY:
+        s.cdw10 = (uint32_t)fz_below(z, 9);
+        s.cdw11 = fz_below(z, 4) ? 0 : fz_dword(z);
+        break;
+    case NVME_ADM_SET_FEATURES:
+    case NVME_ADM_GET_FEATURES:
+        s.cdw10 = (uint32_t)fz_below(z, 14) | (uint32_t)fz_below(z, 5) << 8 |
+                  (fz_below(z, 8) ? 0 : NVME_FEAT_SV);
+        break;
+    default:
+        break;
+    }
+    return s;
+}
+
+static struct nvme_sqe fz_io_sqe(struct fz *z)
+{
+    static const uint8_t ops[] = {0x00, 0x01, 0x01, 0x02, 0x02, 0x05, 0x08, 0x09};
+    uint8_t opc = fz_below(z, 10) ? ops[fz_below(z, sizeof(ops))] : (uint8_t)fz_rand(z);
+    struct nvme_sqe s = fz_sqe(z, opc);
+    const uint64_t nsze = (16u << 20) / 512;
+    uint64_t slba = fz_below(z, 8) ? fz_below(z, nsze) : nsze - fz_below(z, 300);
+
+    if (fz_below(z, 2)) { /* mostly well formed: data in the arena, sane counts */
+        s.prp1 = fz_page_bus(FZ_DATA_PAGE + (unsigned)fz_below(z, FZ_DATA_PAGES)) +
+                 (fz_below(z, 4) ? 0 : fz_below(z, PG) & ~3ull);
+        s.prp2 = fz_below(z, 2)
+                     ? fz_page_bus(FZ_DATA_PAGE + (unsigned)fz_below(z, FZ_DATA_PAGES))
+                     : fz_addr(z) & ~7ull;
+        s.cdw0 &= ~0xff00u;
+    }
+    s.cdw10 = fz_below(z, 8) ? (uint32_t)slba : fz_dword(z);
+    s.cdw11 = fz_below(z, 8) ? (uint32_t)(slba >> 32) : fz_dword(z);
+    s.cdw12 = fz_below(z, 4) ? (uint32_t)fz_below(z, fz_below(z, 2) ? 8 : 300) |
+                                   (fz_below(z, 4) ? 0 : NVME_RW_FUA)
+                             : fz_dword(z);
+    if (opc == NVME_IO_DSM) {
+        s.cdw10 = (uint32_t)fz_below(z, 256);
+        s.cdw11 = fz_below(z, 2) ? NVME_DSM_AD : fz_dword(z);
+    }
+    return s;
+}
+
+/* Bring the controller up from power-on state (FLR) as a driver does: MSI-X,
+ * admin queues, CC. The values are a sane driver's: it must become ready. */
+static void fz_init(struct fz *z)
+{
+    struct fixture *f = z->f;
+    unsigned granted = 0;
+
+    assert_int_equal(f->dev.ops->reset(f->dev.dev, DEXT_RESET_FUNCTION), 0);
+    memset(f->fh.mem, 0, (size_t)FZ_DATA_PAGE * PG); /* queue memory */
+    memset(z->q, 0, sizeof(z->q));
+    assert_int_equal(f->dev.ops->irq_configure(f->dev.dev, NQ + 1, &granted), 0);
+    z->q[0] = (struct fz_q){.sq_size = AQ_DEPTH,
+                            .cq_size = AQ_DEPTH,
+                            .sq_live = true,
+                            .cq_live = true,
+                            .phase = true};
+    fz_wr(z, NVME_REG_AQA, 4, (AQ_DEPTH - 1) | ((AQ_DEPTH - 1) << 16));
+    fz_wr(z, NVME_REG_ASQ, 8, fz_page_bus(FZ_SQ_PAGE(0)));
+    fz_wr(z, NVME_REG_ACQ, 8, fz_page_bus(FZ_CQ_PAGE(0)));
+    fz_wr(z, NVME_REG_CC, 4, CC_GOOD);
+    fz_wr(z, NVME_REG_CC, 4, CC_GOOD | NVME_CC_EN);
+    assert_int_equal(fz_rd(z, NVME_REG_CSTS, 4), NVME_CSTS_RDY);
+}
+
+/* Whether admin command s completed successfully (false if it did not
+ * complete: the controller stopped). */
+static bool fz_created(struct fz *z, struct nvme_sqe s)
+{
+    return z->last_admin.cid == (uint16_t)(s.cdw0 >> 16) && z->last_admin.status == 0 &&
+           (fz_rd(z, NVME_REG_CSTS, 4) & NVME_CSTS_RDY);
+}
+
+/* Create I/O queue pair q (CQ q, SQ q on CQ cqid) with random sizes. */
+static void fz_create_pair(struct fz *z, unsigned q, unsigned cqid)
+{
+    uint32_t cqs = 2 + (uint32_t)fz_below(z, 63), sqs = 2 + (uint32_t)fz_below(z, 63);
+    struct nvme_sqe s;
+
+    if (fz_below(z, 8) == 0) {
+        cqs = 1024;
+        sqs = 1024;
+    }
+    if (!z->q[q].cq_live) {
+        s = create_cq((uint16_t)q, cqs, fz_page_bus(FZ_CQ_PAGE(q)),
+                      NVME_QUEUE_PC | (fz_below(z, 4) ? NVME_CQ_IEN : 0), (uint16_t)q);
+        s.cdw0 |= (uint32_t)z->cid++ << 16;
+        memset(z->f->fh.mem + (size_t)FZ_CQ_PAGE(q) * PG, 0, 4 * PG);
+        z->q[q].cq_live = true; /* posted to while the command runs */
+        z->q[q].cq_size = cqs;
+        z->q[q].cq_head = 0;
+        z->q[q].phase = true;
+        fz_submit(z, 0, s);
+        z->q[q].cq_live = fz_created(z, s);
+    }
+    if (!z->q[q].sq_live && z->q[cqid].cq_live) {
+        s = create_sq((uint16_t)q, sqs, fz_page_bus(FZ_SQ_PAGE(q)), (uint16_t)cqid);
+        s.cdw0 |= (uint32_t)z->cid++ << 16;
+        z->q[q].sq_live = true;
+        z->q[q].sq_size = sqs;
+        z->q[q].sq_tail = 0;
+        fz_submit(z, 0, s);
+        z->q[q].sq_live = fz_created(z, s);
+    }
+}
+
+static void fz_check(struct fz *z)
+{
+    uint32_t cc = (uint32_t)fz_rd(z, NVME_REG_CC, 4);
+    uint32_t st = (uint32_t)fz_rd(z, NVME_REG_CSTS, 4);
+
+    assert_int_equal(st & ~0xfu, 0); /* RDY, CFS, SHST only */
+    assert_int_not_equal(NVME_GET(st, CSTS_SHST), 3);
+    if (!(cc & NVME_CC_EN)) {
+        assert_int_equal(st & NVME_CSTS_RDY, 0);
+    }
+    assert_true(fz_rd(z, NVME_REG_CAP, 8) == z->cap);
+    assert_int_equal(fz_rd(z, NVME_REG_VS, 4), NVME_VS(1, 4, 0));
+    assert_int_equal(cc & ~0x00fffff1u, 0);
+    for (unsigned i = 0; i < z->f->fh.nirq && i < MAX_IRQ; i++) {
+        assert_true(z->f->fh.irq[i] <= NQ);
+    }
+    z->f->fh.nirq = 0;
+}
+
+/* After an FLR and a clean bring-up the controller must answer Identify and
+ * move data on a new I/O queue pair. */
+static void fz_verify(struct fz *z)
+{
+    uint8_t *id = z->f->fh.mem + (size_t)FZ_DATA_PAGE * PG;
+    uint8_t *cq0 = z->f->fh.mem + (size_t)FZ_CQ_PAGE(0) * PG;
+    struct nvme_sqe s = identify(NVME_CNS_CTRL, 0, id, z->f);
+    struct nvme_cpl cpl;
+    bool phase = false;
+
+    fz_init(z);
+    memset(id, 0, PG);
+    s.cdw0 |= 0x4242u << 16;
+    fz_submit(z, 0, s);
+    assert_int_equal(nvme_cpl_decode(cq0, 16, &cpl, &phase), 0);
+    assert_true(phase);
+    assert_int_equal(cpl.cid, 0x4242);
+    assert_int_equal(cpl.status, 0);
+    assert_int_equal(((const struct nvme_id_ctrl *)id)->vid, NVME_SIM_VENDOR_ID);
+    assert_int_equal(fz_rd(z, NVME_REG_CSTS, 4), NVME_CSTS_RDY);
+}
+
+static void fz_step(struct fz *z)
+{
+    struct fixture *f = z->f;
+    unsigned k = (unsigned)fz_below(z, 1000);
+    unsigned q = (unsigned)fz_below(z, NQ + 1);
+
+    if ((fz_rd(z, NVME_REG_CSTS, 4) != NVME_CSTS_RDY && fz_below(z, 4) == 0) || k < 10) {
+        fz_init(z); /* the driver notices the controller stopped and resets it */
+        for (unsigned i = 1; i <= NQ; i++) {
+            fz_create_pair(z, i, fz_below(z, 2) ? i : 1);
+        }
+        return;
+    }
+    if (k < 300) { /* a plausible command */
+        q = fz_below(z, 5) < 2 ? 0 : 1 + (unsigned)fz_below(z, NQ);
+        fz_submit(z, q, q == 0 ? fz_admin_sqe(z) : fz_io_sqe(z));
+    } else if (k < 350) { /* garbage in the next SQ slot */
+        struct nvme_sqe s;
+
+        randomize(&z->seed, (uint8_t *)&s, sizeof(s));
+        fz_submit(z, q, s);
+    } else if (k < 430) {
+        fz_prp_page(z);
+    } else if (k < 500) { /* doorbells: known queues near their size, or anywhere */
+        uint64_t off = fz_below(z, 2)
+                           ? NVME_SQ_TAIL_DB(q, NVME_SIM_DSTRD) + 4 * fz_below(z, 2)
+                           : NVME_REG_DBS + fz_below(z, 0x1000);
+        fz_wr(z, off, fz_below(z, 4) ? 4 : 1u << fz_below(z, 4),
+              fz_below(z, 2) ? fz_below(z, 70) : fz_rand(z));
+        fz_reap_all(z);
+    } else if (k < 560) { /* registers */
+        static const uint32_t regs[] = {NVME_REG_INTMS, NVME_REG_INTMC,   NVME_REG_CC,
+                                        NVME_REG_AQA,   NVME_REG_ASQ,     NVME_REG_ASQ + 4,
+                                        NVME_REG_ACQ,   NVME_REG_ACQ + 4, NVME_REG_CSTS};
+        uint64_t off = fz_below(z, 2) ? regs[fz_below(z, sizeof(regs) / sizeof(regs[0]))]
+                                      : fz_below(z, NVME_SIM_BAR0_SIZE + 16);
+        uint64_t v = fz_rand(z);
+
+        if (off == NVME_REG_CC && fz_below(z, 2)) {
+            v = (fz_rd(z, NVME_REG_CC, 4) ^ (1u << fz_below(z, 16))) & 0xffffffffu;
+        }
+        fz_wr(z, off, fz_below(z, 3) ? 4 : 1u << fz_below(z, 4), v);
+        fz_reap_all(z);
+    } else if (k < 600) { /* reads anywhere, any width (some invalid) */
+        unsigned w = fz_below(z, 8) ? 1u << fz_below(z, 4) : (unsigned)fz_below(z, 17);
+
+        fz_rd(z, fz_below(z, 4) ? fz_below(z, NVME_SIM_BAR0_SIZE + 16) : fz_rand(z), w);
+        fz_wr(z, fz_rand(z), 4, 0); /* out of range: refused */
+    } else if (k < 680) {           /* create a pair, on its own CQ or a shared one */
+        unsigned qq = 1 + (unsigned)fz_below(z, NQ);
+
+        fz_create_pair(z, qq, fz_below(z, 2) ? qq : 1 + (unsigned)fz_below(z, NQ));
+    } else if (k < 720) { /* delete in any order */
+        struct nvme_sqe s =
+            delete_q(fz_below(z, 2) ? NVME_ADM_DELETE_SQ : NVME_ADM_DELETE_CQ,
+                     (uint16_t)fz_below(z, NQ + 2));
+
+        s.cdw0 |= (uint32_t)z->cid++ << 16;
+        if (s.cdw10 <= NQ && s.cdw10 > 0 && (s.cdw0 & 0xff) == NVME_ADM_DELETE_SQ) {
+            z->q[s.cdw10].sq_live = false; /* a driver stops using it */
+        }
+        fz_submit(z, 0, s);
+    } else if (k < 775) {
+        assert_int_equal(f->dev.ops->config_write(f->dev.dev,
+                                                  NVME_SIM_CAP_PCIE + SIMPCI_PCIE_DEVCTL, 2,
+                                                  SIMPCI_PCIE_DEVCTL_FLR),
+                         0);
+    } else if (k < 785) {
+        assert_int_equal(f->dev.ops->reset(f->dev.dev, fz_below(z, 2)
+                                                           ? DEXT_RESET_HOT
+                                                           : DEXT_RESET_FUNCTION),
+                         0);
+    } else if (k < 815) { /* config space: any offset, any width */
+        unsigned w = fz_below(z, 8) ? 1u << fz_below(z, 3) : (unsigned)fz_below(z, 9);
+        uint32_t off = fz_below(z, 2) ? 0x40 + (uint32_t)fz_below(z, 0x40)
+                                      : (uint32_t)fz_below(z, SIMPCI_CFG_SIZE + 8);
+        uint32_t v = (uint32_t)fz_rand(z);
+        int rc;
+
+        if (off >= NVME_SIM_CAP_PCIE + SIMPCI_PCIE_DEVCTL &&
+            off < NVME_SIM_CAP_PCIE + SIMPCI_PCIE_DEVCTL + 2 && fz_below(z, 4)) {
+            v &= ~(uint32_t)SIMPCI_PCIE_DEVCTL_FLR; /* FLRs less often */
+        }
+        rc = f->dev.ops->config_write(f->dev.dev, off, w, v);
+        assert_true(rc == 0 || rc == -EINVAL);
+    } else if (k < 870) { /* MSI-X table and PBA: any offset, any width */
+        uint64_t off = NVME_SIM_MSIX_TABLE_OFF - 8 + fz_below(z, (NQ + 2) * 16 + 16);
+
+        if (fz_below(z, 3) == 0) {
+            off = NVME_SIM_MSIX_PBA_OFF - 4 + fz_below(z, 24);
+        }
+        fz_wr(z, off, 1u << fz_below(z, 4), fz_below(z, 2) ? fz_rand(z) : 0);
+    } else { /* interrupts fired or not, reap and move CQ heads */
+        if (fz_below(z, 4) == 0 && z->q[q].cq_live) {
+            z->q[q].cq_head = (uint32_t)fz_below(z, z->q[q].cq_size + 1);
+        }
+        fz_reap_all(z);
+    }
+}
+
+/* Run `steps` fuzz steps (NVME_FUZZ_STEPS overrides) on a 16 MiB namespace. */
+static void fz_run(struct fixture *f, unsigned long steps)
+{
+    struct fz z = {.f = f, .seed = 0x9e3779b97f4a7c15ull};
+    const char *env_seed = getenv("NVME_FUZZ_SEED"), *env_steps = getenv("NVME_FUZZ_STEPS");
+
+    steps = env_steps ? strtoul(env_steps, NULL, 0) : steps;
+    if (env_seed) {
+        z.seed = ((strtoull(env_seed, NULL, 0) + 1) * 0x9e3779b97f4a7c15ull) | 1;
+        print_message("nvme fuzz: seed %s, %lu steps\n", env_seed, steps);
+    }
+    fz_init(&z);
+    z.cap = fz_rd(&z, NVME_REG_CAP, 8);
+    for (unsigned long i = 0; i < steps; i++) {
+        fz_step(&z);
+        fz_check(&z);
+        if (i % 512 == 511) {
+            fz_verify(&z);
+        }
+    }
+    fz_verify(&z);
+    if (env_seed) {
+        static const char *const names[] = {
+            "admin_cmds", "io_cmds",          "reads",         "writes",
+            "compares",   "dsm_deallocates",  "dma_errors",    "invalid_cmds",
+            "cfs_events", "doorbell_errors",  "aer_completed", "resets",
+            "shutdowns",  "interrupts_raised"};
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            print_message("  %s %llu\n", names[i],
+                          (unsigned long long)counter(z.f, names[i]));
+        }
+    }
+}
+
+static void test_device_fuzz(void **state)
+{
+    fz_run(*state, 20000);
+}
+
 /* ---- File backing
  * -------------------------------------------------------------------------- */
 
@@ -1571,6 +2098,19 @@ static void check_run_faults(struct fixture *f)
     assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 300, 8, bus_of(f, back), 0)), 0);
     assert_memory_equal(back, last, PG);
     assert_true(counter(f, "dma_errors") == errors + 4);
+}
+
+/* The same fuzz on a file store: bounce buffers, pread/pwrite, hole punching,
+ * fdatasync. */
+static void test_device_fuzz_file(void **state)
+{
+    struct fixture *f = *state;
+    char spec[256];
+
+    make_path(f);
+    snprintf(spec, sizeof(spec), "sim:nvme,size=16M,queues=4,file=%s", f->path);
+    create_dev(f, spec);
+    fz_run(f, 4000);
 }
 
 static void test_run_fault_ram(void **state)
@@ -1709,6 +2249,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doorbell_fuzz, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_fuzz, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_fuzz_file, setup_nodev, teardown),
         cmocka_unit_test_setup_teardown(test_file_backing, setup_nodev, teardown),
         cmocka_unit_test_setup_teardown(test_file_survives_kill, setup_nodev, teardown),
         cmocka_unit_test_setup_teardown(test_run_fault_ram, setup, teardown),
