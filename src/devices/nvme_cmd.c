@@ -9,34 +9,10 @@
  * queue — and are fuzzed directly by tests/devices/test_nvme_cmd.c.
  */
 #include "devices/nvme.h"
+#include "common/le.h"
 
 #include <errno.h>
 #include <string.h>
-
-/* ---- Little-endian helpers ------------------------------------------------ */
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    put_le16(p, (uint16_t)v);
-    put_le16(p + 2, (uint16_t)(v >> 16));
-}
 
 /* ---- Queue entries ---------------------------------------------------------- */
 

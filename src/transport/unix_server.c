@@ -745,82 +745,6 @@ static int runtime_dir_prepare(const char *dir)
     return runtime_dir_check(dir);
 }
 
-static void sun_addr(struct sockaddr_un *addr, const char *path)
-{
-    memset(addr, 0, sizeof(*addr));
-    addr->sun_family = AF_UNIX;
-    memcpy(addr->sun_path, path, strlen(path) + 1); /* lengths checked at init */
-}
-
-/*
- * May we put our socket at `path`? 0 when nothing is there or a stale socket
- * nobody answers on (the rename will replace it), -EADDRINUSE when a daemon
- * answers, -EEXIST when it is not a socket, or -errno.
- */
-static int socket_path_free(const char *path)
-{
-    struct sockaddr_un addr;
-    struct stat st;
-    int probe, rc;
-
-    if (lstat(path, &st) < 0) {
-        return errno == ENOENT ? 0 : -errno;
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        vdx_log(VDX_LOG_ERR, "unix: %s exists and is not a socket; refusing to replace it",
-                path);
-        return -EEXIST;
-    }
-    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (probe < 0) {
-        return -errno;
-    }
-    sun_addr(&addr, path);
-    rc = connect(probe, (const struct sockaddr *)&addr, sizeof(addr));
-    if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
-        close(probe);
-        vdx_log(VDX_LOG_ERR, "unix: another dext daemon answers on %s", path);
-        return -EADDRINUSE;
-    }
-    close(probe);
-    vdx_log(VDX_LOG_INFO, "unix: replacing stale socket %s", path);
-    return 0;
-}
-
-/* Bind `fd` at `tmp`, mode 0600, listening. */
-static int listener_prepare(int fd, const char *tmp)
-{
-    struct sockaddr_un addr;
-
-    sun_addr(&addr, tmp);
-    if (unlink(tmp) < 0 && errno != ENOENT) {
-        return -errno;
-    }
-    if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        return -errno;
-    }
-    if (chmod(tmp, 0600) < 0 || listen(fd, VUS_BACKLOG) < 0) {
-        int rc = -errno;
-
-        unlink(tmp);
-        return rc;
-    }
-    return 0;
-}
-
-/* Move the ready socket into place and remember which file is ours. */
-static int listener_publish(struct vdx_unix_server *srv, const char *tmp)
-{
-    struct stat st;
-
-    if (rename(tmp, srv->path) < 0 || lstat(srv->path, &st) < 0) {
-        return -errno;
-    }
-    srv->sock_dev = st.st_dev;
-    srv->sock_ino = st.st_ino;
-    return 0;
-}
-
 /*
  * The socket appears at its path only once it is 0600 and listening (bound
  * under a temporary name, then renamed): a client that sees the file can
@@ -831,7 +755,7 @@ static int listener_open(struct vdx_unix_server *srv)
     char tmp[sizeof(srv->path) + 16]; /* fits sun_path: checked in server_init() */
     int fd, rc;
 
-    rc = socket_path_free(srv->path);
+    rc = vdx_socket_path_free(srv->path, "unix");
     if (rc < 0) {
         return rc;
     }
@@ -840,11 +764,11 @@ static int listener_open(struct vdx_unix_server *srv)
     if (fd < 0) {
         return -errno;
     }
-    rc = listener_prepare(fd, tmp);
+    rc = vdx_listener_bind(fd, tmp, 0600, VUS_BACKLOG);
     if (rc < 0) {
         goto out_close;
     }
-    rc = listener_publish(srv, tmp);
+    rc = vdx_listener_publish(tmp, srv->path, &srv->sock_dev, &srv->sock_ino);
     if (rc < 0) {
         goto out_unlink;
     }

@@ -19,6 +19,7 @@
  * receive buffer, the reply is built in the per-connection transmit buffer.
  */
 #include "vfio-user/server.h"
+#include "transport/sockutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1382,81 +1383,6 @@ static void conn_event(struct vdx_vu_server *srv)
 
 /* ---- Server: setup -------------------------------------------------------------- */
 
-static void sun_addr(struct sockaddr_un *addr, const char *path)
-{
-    memset(addr, 0, sizeof(*addr));
-    addr->sun_family = AF_UNIX;
-    memcpy(addr->sun_path, path, strlen(path) + 1); /* length checked at create */
-}
-
-/*
- * May we put our socket at `path`? 0 when nothing is there or a stale socket
- * nobody answers on (the rename replaces it), -EADDRINUSE when a server
- * answers, -EEXIST when it is not a socket, or -errno.
- */
-static int socket_path_free(const char *path)
-{
-    struct sockaddr_un addr;
-    struct stat st;
-    int probe, rc;
-
-    if (lstat(path, &st) < 0) {
-        return errno == ENOENT ? 0 : -errno;
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        vdx_log(VDX_LOG_ERR, "vfio-user: %s exists and is not a socket; not replacing it",
-                path);
-        return -EEXIST;
-    }
-    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (probe < 0) {
-        return -errno;
-    }
-    sun_addr(&addr, path);
-    rc = connect(probe, (const struct sockaddr *)&addr, sizeof(addr));
-    if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
-        close(probe);
-        vdx_log(VDX_LOG_ERR, "vfio-user: another server answers on %s", path);
-        return -EADDRINUSE;
-    }
-    close(probe);
-    return 0;
-}
-
-/* Bind fd at tmp with `mode`, listening. */
-static int listener_prepare(int fd, const char *tmp, mode_t mode)
-{
-    struct sockaddr_un addr;
-
-    sun_addr(&addr, tmp);
-    if (unlink(tmp) < 0 && errno != ENOENT) {
-        return -errno;
-    }
-    if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        return -errno;
-    }
-    if (chmod(tmp, mode) < 0 || listen(fd, VUS_BACKLOG) < 0) {
-        int rc = -errno;
-
-        unlink(tmp);
-        return rc;
-    }
-    return 0;
-}
-
-/* Move the ready socket into place and remember which file is ours. */
-static int listener_publish(struct vdx_vu_server *srv, const char *tmp)
-{
-    struct stat st;
-
-    if (rename(tmp, srv->path) < 0 || lstat(srv->path, &st) < 0) {
-        return -errno;
-    }
-    srv->sock_dev = st.st_dev;
-    srv->sock_ino = st.st_ino;
-    return 0;
-}
-
 /* Bound under a temporary name, then renamed: a client that sees the socket
  * file can connect. */
 static int listener_open(struct vdx_vu_server *srv)
@@ -1464,7 +1390,7 @@ static int listener_open(struct vdx_vu_server *srv)
     char tmp[sizeof(srv->path) + 16];
     int fd, rc;
 
-    rc = socket_path_free(srv->path);
+    rc = vdx_socket_path_free(srv->path, "vfio-user");
     if (rc < 0) {
         return rc;
     }
@@ -1473,11 +1399,11 @@ static int listener_open(struct vdx_vu_server *srv)
     if (fd < 0) {
         return -errno;
     }
-    rc = listener_prepare(fd, tmp, srv->opts.socket_mode);
+    rc = vdx_listener_bind(fd, tmp, srv->opts.socket_mode, VUS_BACKLOG);
     if (rc < 0) {
         goto out_close;
     }
-    rc = listener_publish(srv, tmp);
+    rc = vdx_listener_publish(tmp, srv->path, &srv->sock_dev, &srv->sock_ino);
     if (rc < 0) {
         goto out_unlink;
     }
