@@ -97,3 +97,39 @@ int vdx_listener_publish(const char *tmp, const char *path, dev_t *dev, ino_t *i
     *ino = st.st_ino;
     return 0;
 }
+
+int vdx_send_frame(int sock, const void *buf, size_t len, int fd, unsigned timeout_ms,
+                   const char **why)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cbuf;
+    struct iovec iov = {(void *)buf, len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    uint64_t deadline = vdx_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+    if (fd >= 0) {
+        memset(&cbuf, 0, sizeof(cbuf));
+        vdx_cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
+    }
+    while (iov.iov_len > 0) {
+        ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+
+        if (n < 0 && errno != EINTR) {
+            *why = errno == EAGAIN ? "it does not read its replies" : "sendmsg failed";
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        }
+        if (n > 0) {
+            iov.iov_base = (char *)iov.iov_base + n;
+            iov.iov_len -= (size_t)n;
+            msg.msg_control = NULL; /* the fd went with the first byte */
+            msg.msg_controllen = 0;
+        }
+        if (iov.iov_len > 0 && vdx_now_ns() > deadline) {
+            *why = "it reads its replies too slowly";
+            return -ETIMEDOUT;
+        }
+    }
+    return 0;
+}

@@ -15,6 +15,15 @@ void vdx_close_fd(int *fd);
 /* Attach one fd as SCM_RIGHTS to msg, using cbuf (at least CMSG_SPACE(sizeof(int))). */
 void vdx_cmsg_put_fd(struct msghdr *msg, void *cbuf, size_t cbuf_len, int fd);
 
+/*
+ * Write one whole frame to a blocking socket whose SO_SNDTIMEO bounds each
+ * call; fd (when >= 0) travels as SCM_RIGHTS with the first byte. Gives up
+ * after timeout_ms in all. Returns 0, or -errno with *why set for the log
+ * (-ETIMEDOUT: the peer does not read its replies fast enough).
+ */
+int vdx_send_frame(int sock, const void *buf, size_t len, int fd, unsigned timeout_ms,
+                   const char **why);
+
 /* Fill a UNIX socket address; the caller checked strlen(path) < sizeof(sun_path). */
 void vdx_sun_addr(struct sockaddr_un *addr, const char *path);
 

@@ -294,36 +294,7 @@ static void srv_accept(struct vdx_unix_server *srv)
 static int conn_send(struct vus_conn *c, const void *buf, size_t len, int fd,
                      const char **why)
 {
-    union {
-        char b[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } cbuf;
-    struct iovec iov = {(void *)buf, len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    uint64_t deadline = vdx_now_ns() + VUS_SEND_TIMEOUT_MS * 1000000ull;
-
-    if (fd >= 0) {
-        vdx_cmsg_put_fd(&msg, cbuf.b, sizeof(cbuf.b), fd);
-    }
-    while (iov.iov_len > 0) {
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-
-        if (n < 0 && errno != EINTR) {
-            *why = errno == EAGAIN ? "it does not read its replies" : "sendmsg failed";
-            return errno == EAGAIN ? -ETIMEDOUT : -errno;
-        }
-        if (n > 0) {
-            iov.iov_base = (char *)iov.iov_base + n;
-            iov.iov_len -= (size_t)n;
-            msg.msg_control = NULL; /* the fd went with the first byte */
-            msg.msg_controllen = 0;
-        }
-        if (iov.iov_len > 0 && vdx_now_ns() > deadline) {
-            *why = "it reads its replies too slowly";
-            return -ETIMEDOUT;
-        }
-    }
-    return 0;
+    return vdx_send_frame(c->fd, buf, len, fd, VUS_SEND_TIMEOUT_MS, why);
 }
 
 /* ---- Requests ------------------------------------------------------------- */

@@ -781,45 +781,7 @@ static void srv_accept(struct vdx_vu_server *srv)
 static int conn_send(struct vus_conn *c, const void *buf, size_t len, int fd,
                      const char **why)
 {
-    union {
-        char b[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } cbuf;
-    struct iovec iov = {(void *)buf, len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    uint64_t deadline = deadline_after(VUS_SEND_TIMEOUT_MS);
-
-    if (fd >= 0) {
-        struct cmsghdr *cm;
-
-        memset(&cbuf, 0, sizeof(cbuf));
-        msg.msg_control = cbuf.b;
-        msg.msg_controllen = sizeof(cbuf.b);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    }
-    while (iov.iov_len > 0) {
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-
-        if (n < 0 && errno != EINTR) {
-            *why = errno == EAGAIN ? "it does not read its replies" : "sendmsg failed";
-            return errno == EAGAIN ? -ETIMEDOUT : -errno;
-        }
-        if (n > 0) {
-            iov.iov_base = (char *)iov.iov_base + n;
-            iov.iov_len -= (size_t)n;
-            msg.msg_control = NULL; /* the fd went with the first byte */
-            msg.msg_controllen = 0;
-        }
-        if (iov.iov_len > 0 && vdx_now_ns() > deadline) {
-            *why = "it reads its replies too slowly";
-            return -ETIMEDOUT;
-        }
-    }
-    return 0;
+    return vdx_send_frame(c->fd, buf, len, fd, VUS_SEND_TIMEOUT_MS, why);
 }
 
 static int conn_send_error(struct vdx_vu_server *srv, struct vus_conn *c, uint32_t err,
