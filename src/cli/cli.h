@@ -14,6 +14,7 @@
 #define VFIO_DEXT_CLI_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,20 @@ int cli_cmd_status(int argc, char **argv);
 int cli_cmd_probe(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
+int cli_cmd_run(int argc, char **argv);
+
+/* ---- Stopping on a signal ------------------------------------------------ */
+
+/* Set by SIGINT/SIGTERM while cli_signals_install() is in effect: the one
+ * process-wide state of the command, as a handler has no context argument. */
+extern volatile sig_atomic_t cli_stop_requested;
+
+/* Clear the flag; SIGINT/SIGTERM set it (no SA_RESTART: blocking calls return
+ * EINTR); SIGPIPE ignored. */
+void cli_signals_install(void);
+
+/* SIGINT, SIGTERM and SIGPIPE back to their defaults. */
+void cli_signals_restore(void);
 
 /* Print "vfio-dext CMD: MESSAGE\n" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,6 +2,7 @@
 /* Helpers shared by the command files: messages, parsing, reaching a dext. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,38 @@
 
 #include "cli/cli.h"
 #include "dext/core.h"
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
+}
+
+static void set_signals(void (*stop)(int), void (*pipe)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = pipe;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+void cli_signals_install(void)
+{
+    cli_stop_requested = 0;
+    set_signals(on_stop_signal, SIG_IGN);
+}
+
+void cli_signals_restore(void)
+{
+    set_signals(SIG_DFL, SIG_DFL);
+}
 
 static void vmessage(const char *cmd, const char *fmt, va_list ap)
 {

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +49,6 @@ static const char usage[] =
 
 #define STOP_CHECK_MS 250
 
-/* Set by SIGINT/SIGTERM; the one process-wide state of this file, needed
- * because a signal handler has no context argument. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 enum {
     OPT_DEVICE = 256,
@@ -258,37 +248,10 @@ static int create_server(const struct cli_dext_opts *o, const char *dir, struct 
     return CLI_EXIT_OK;
 }
 
-/* Handlers for SIGINT/SIGTERM (no SA_RESTART: the wait returns -EINTR);
- * SIGPIPE ignored. */
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    stop_requested = 0;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
-static void restore_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Serve until a signal; returns an exit code. */
 static int serve_loop(struct vdx_unix_server *srv)
 {
-    while (!stop_requested) {
+    while (!cli_stop_requested) {
         int rc = vdx_unix_server_step(srv, STOP_CHECK_MS);
 
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN) {
@@ -311,7 +274,7 @@ int cli_dext_serve(const struct cli_dext_opts *o)
         dir = vdx_default_runtime_dir(defdir, sizeof(defdir));
     }
     vdx_log_set(NULL, NULL, o->verbose ? VDX_LOG_DEBUG : VDX_LOG_WARN);
-    install_signals();
+    cli_signals_install();
     rc = create_dext(o, &d);
     if (rc != CLI_EXIT_OK) {
         goto out_signals;
@@ -328,6 +291,6 @@ int cli_dext_serve(const struct cli_dext_opts *o)
 out_dext:
     dext_destroy(d);
 out_signals:
-    restore_signals();
+    cli_signals_restore();
     return rc;
 }

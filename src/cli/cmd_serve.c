@@ -11,15 +11,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli/serve.h"
 #include "common/log.h"
-#include "vfio-user/server.h"
-#include "vfio/passthru.h"
 
 static const char usage[] =
     "Usage: vfio-dext serve BDF --socket PATH [--dext unix[:DIR] | --local SPEC]\n"
@@ -39,26 +36,15 @@ static const char usage[] =
     "  --verbose         log debug messages on stderr\n"
     "  -h, --help        show this help\n"
     "\n"
-    "Prints one line when ready. Exit codes: 0 stopped by a signal, 1 could not\n"
-    "start or serving failed, 2 usage error, 3 the dext cannot be reached.\n";
+    "Prints one line when ready, one when a VMM attaches or detaches (with what\n"
+    "it still held) and the counters when stopped. Exit codes: 0 stopped by a\n"
+    "signal, 1 could not start or serving failed, 2 usage error, 3 the dext\n"
+    "cannot be reached.\n";
 
 #define STOP_CHECK_MS 250
 
-/* Set by SIGINT/SIGTERM: a signal handler has no context argument. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 struct serve_opts {
-    const char *bdf;
-    const char *socket;
-    const char *dext; /* NULL: default runtime dir */
-    const char *local;
-    enum dext_iommu_mode iommu;
+    struct cli_serve_opts s;
     bool iommu_set;
     bool verbose;
 };
@@ -80,16 +66,16 @@ static int parse_one(struct serve_opts *o, int opt, char **argv)
 {
     switch (opt) {
     case OPT_SOCKET:
-        o->socket = optarg;
+        o->s.socket = optarg;
         return -1;
     case OPT_DEXT:
-        o->dext = optarg;
+        o->s.dext = optarg;
         return -1;
     case OPT_LOCAL:
-        o->local = optarg;
+        o->s.local = optarg;
         return -1;
     case OPT_IOMMU:
-        if (cli_parse_iommu(optarg, &o->iommu) < 0) {
+        if (cli_parse_iommu(optarg, &o->s.iommu) < 0) {
             return cli_usage_error("serve", "--iommu '%s': use identity or dart", optarg);
         }
         o->iommu_set = true;
@@ -106,16 +92,16 @@ static int parse_one(struct serve_opts *o, int opt, char **argv)
 
 static int check_args(const struct serve_opts *o)
 {
-    if (o->bdf == NULL) {
+    if (o->s.bdf == NULL) {
         return cli_usage_error("serve", "no device given: add a BDF such as 0000:00:01.0");
     }
-    if (o->socket == NULL) {
+    if (o->s.socket == NULL) {
         return cli_usage_error("serve", "no socket given: add --socket PATH");
     }
-    if (o->dext != NULL && o->local != NULL) {
+    if (o->s.dext != NULL && o->s.local != NULL) {
         return cli_usage_error("serve", "--dext and --local exclude each other");
     }
-    if (o->iommu_set && o->local == NULL) {
+    if (o->iommu_set && o->s.local == NULL) {
         return cli_usage_error("serve", "--iommu needs --local (a daemon sets its own "
                                         "mode: vfio-dext dext --iommu)");
     }
@@ -127,7 +113,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
     int opt, rc;
 
     memset(o, 0, sizeof(*o));
-    o->iommu = DEXT_IOMMU_IDENTITY;
+    o->s.cmd = "serve";
+    o->s.iommu = DEXT_IOMMU_IDENTITY;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
@@ -137,7 +124,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         }
     }
     if (optind < argc) {
-        o->bdf = argv[optind++];
+        o->s.bdf = argv[optind++];
     }
     if (optind < argc) {
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
@@ -145,160 +132,21 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
     return check_args(o);
 }
 
-/* ---- Setup ------------------------------------------------------------------------ */
-
-/* Everything serve holds, released in reverse by serve_release(). */
-struct serve_ctx {
-    struct cli_target target;
-    struct dext *local;
-    struct vdx_endpoint *ep;
-    struct vdx_conn *conn;
-    struct vdx_passthru *pt;
-    struct vdx_vu_server *srv;
-};
-
-static int open_endpoint(const struct serve_opts *o, struct serve_ctx *c)
-{
-    int rc;
-
-    if (o->local != NULL) {
-        return cli_local_create("serve", o->local, o->iommu, &c->local, &c->ep);
-    }
-    rc = cli_target_parse("serve", o->dext, &c->target);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    return cli_target_open("serve", &c->target, &c->ep);
-}
-
-static int connect_device(const struct serve_opts *o, struct serve_ctx *c)
-{
-    dext_status st = vdx_connect(c->ep, o->bdf, &c->conn);
-
-    if (st == DEXT_E_NOT_FOUND) {
-        cli_error("serve", "the dext owns no device %s (see: vfio-dext list-devices)",
-                  o->bdf);
-        return CLI_EXIT_FAILED;
-    }
-    if (st != DEXT_OK) {
-        return cli_report_dext_error("serve", &c->target, "cannot connect to the device",
-                                     st);
-    }
-    return CLI_EXIT_OK;
-}
-
-static int create_backend(const struct serve_opts *o, struct serve_ctx *c)
-{
-    int rc = vdx_passthru_create(c->conn, o->bdf, &c->pt);
-
-    if (rc == -EEXIST) {
-        cli_error("serve", "%s: another client already set up its interrupts (is "
-                  "another serve running for it?)", o->bdf);
-        return CLI_EXIT_FAILED;
-    }
-    if (rc < 0) {
-        cli_error("serve", "%s: cannot claim the device or set up its interrupts: %s",
-                  o->bdf, strerror(-rc));
-        return CLI_EXIT_FAILED;
-    }
-    return CLI_EXIT_OK;
-}
-
-static int create_server(const struct serve_opts *o, struct serve_ctx *c)
-{
-    struct vdx_vu_server_opts so;
-    int rc;
-
-    vdx_vu_server_opts_default(&so);
-    so.name = o->bdf;
-    rc = vdx_vu_server_create_opts(o->socket, &so, vdx_passthru_ops(), c->pt, &c->srv);
-    if (rc == -EADDRINUSE) {
-        cli_error("serve", "another server is already listening on %s", o->socket);
-    } else if (rc == -EEXIST) {
-        cli_error("serve", "%s exists and is not a socket (remove it or pick another "
-                  "--socket)", o->socket);
-    } else if (rc < 0) {
-        cli_error("serve", "cannot listen on %s: %s", o->socket, strerror(-rc));
-    }
-    return rc < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
-}
-
-static void serve_release(struct serve_ctx *c)
-{
-    vdx_vu_server_destroy(c->srv);
-    vdx_passthru_destroy(c->pt);
-    vdx_disconnect(c->conn);
-    if (c->local != NULL) {
-        cli_local_destroy(c->local, c->ep);
-    } else {
-        vdx_endpoint_free(c->ep);
-    }
-}
-
-static int serve_setup(const struct serve_opts *o, struct serve_ctx *c)
-{
-    int rc = open_endpoint(o, c);
-
-    if (rc == CLI_EXIT_OK) {
-        rc = connect_device(o, c);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = create_backend(o, c);
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = create_server(o, c);
-    }
-    return rc;
-}
-
 /* ---- Serving ---------------------------------------------------------------------- */
 
-static void set_signals(void (*handler)(int))
+static int serve_loop(struct cli_serve *s)
 {
-    struct sigaction sa;
+    struct pollfd p[CLI_SERVE_NFDS];
+    int rc;
 
-    stop_requested = 0;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = handler == SIG_DFL ? SIG_DFL : SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
-/* One wait and whatever became ready. Returns 0 or an exit code > 0. */
-static int serve_once(struct serve_ctx *c)
-{
-    struct pollfd p[2] = {{.fd = vdx_vu_server_fd(c->srv), .events = POLLIN},
-                          {.fd = vdx_passthru_irq_fd(c->pt), .events = POLLIN}};
-    int rc = poll(p, 2, STOP_CHECK_MS);
-
-    if (rc < 0) {
-        return errno == EINTR ? 0 : CLI_EXIT_FAILED;
-    }
-    if (p[1].revents) {
-        rc = vdx_passthru_step(c->pt);
-        if (rc < 0) {
-            cli_error("serve", "lost the dext's interrupts: %s", strerror(-rc));
+    while (!cli_stop_requested) {
+        cli_serve_pollfds(s, p);
+        rc = poll(p, CLI_SERVE_NFDS, STOP_CHECK_MS);
+        if (rc < 0 && errno != EINTR) {
+            cli_error("serve", "poll: %s", strerror(errno));
             return CLI_EXIT_FAILED;
         }
-    }
-    if (p[0].revents) {
-        rc = vdx_vu_server_step(c->srv, 0);
-        if (rc < 0 && rc != -EINTR) {
-            cli_error("serve", "serving failed: %s", strerror(-rc));
-            return CLI_EXIT_FAILED;
-        }
-    }
-    return 0;
-}
-
-static int serve_loop(struct serve_ctx *c)
-{
-    while (!stop_requested) {
-        int rc = serve_once(c);
-
+        rc = rc > 0 ? cli_serve_handle(s, p) : 0;
         if (rc != 0) {
             return rc;
         }
@@ -309,23 +157,24 @@ static int serve_loop(struct serve_ctx *c)
 int cli_cmd_serve(int argc, char **argv)
 {
     struct serve_opts o;
-    struct serve_ctx c;
+    struct cli_serve s;
     int rc = parse_args(argc, argv, &o);
 
     if (rc >= 0) {
         return rc;
     }
-    memset(&c, 0, sizeof(c));
+    memset(&s, 0, sizeof(s));
     vdx_log_set(NULL, NULL, o.verbose ? VDX_LOG_DEBUG : VDX_LOG_WARN);
-    set_signals(on_stop_signal);
-    rc = serve_setup(&o, &c);
+    cli_signals_install();
+    rc = cli_serve_setup(&o.s, &s);
     if (rc == CLI_EXIT_OK) {
-        printf("vfio-dext serve: serving %s on %s (%u interrupt vectors)\n", o.bdf,
-               o.socket, vdx_passthru_vectors(c.pt));
+        printf("vfio-dext serve: serving %s on %s (%u interrupt vectors)\n", s.bdf,
+               o.s.socket, vdx_passthru_vectors(s.pt));
         fflush(stdout);
-        rc = serve_loop(&c);
+        rc = serve_loop(&s);
+        cli_serve_print_stats(&s, stdout);
     }
-    serve_release(&c);
-    set_signals(SIG_DFL);
+    cli_serve_release(&s);
+    cli_signals_restore();
     return rc;
 }

@@ -22,6 +22,8 @@ static const struct cli_command commands[] = {
      cli_cmd_probe},
     {"bench", "measure call latency, DMA map rate and interrupt latency", cli_cmd_bench},
     {"serve", "serve one dext device to QEMU (vfio-user-pci) on a socket", cli_cmd_serve},
+    {"run", "boot QEMU with a dext device passed through (default: an NVMe demo)",
+     cli_cmd_run},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

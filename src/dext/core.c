@@ -958,6 +958,18 @@ static dext_status sel_config_read(struct dext_uc *uc, const uint64_t *in, uint6
     return DEXT_OK;
 }
 
+static bool spans(uint64_t off, uint64_t width, uint64_t lo, uint64_t hi)
+{
+    return off <= hi && off + width > lo;
+}
+
+static void count_config_write(struct dev_counters *c, uint64_t off, uint64_t width)
+{
+    c->config_writes_command += spans(off, width, 0x04, 0x05);
+    c->config_writes_status += spans(off, width, 0x06, 0x07);
+    c->config_writes_bar += spans(off, width, 0x10, 0x27);
+}
+
 static dext_status sel_config_write(struct dext_uc *uc, const uint64_t *in, uint64_t *out,
                                     uint32_t room, uint32_t *nout)
 {
@@ -972,6 +984,7 @@ static dext_status sel_config_write(struct dext_uc *uc, const uint64_t *in, uint
         return DEXT_E_BAD_ARGUMENT;
     }
     dev->c.config_calls++;
+    count_config_write(&dev->c, off, width);
     return dext_status_from_errno(
         dev->vd.ops->config_write(dev->vd.dev, (uint32_t)off, (unsigned)width, (uint32_t)val));
 }

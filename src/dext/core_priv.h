@@ -37,6 +37,11 @@ struct dext_uc {
 /* Counters a device keeps; all under dev->lock unless noted. */
 struct dev_counters {
     uint64_t config_calls, mmio_calls;
+    /* ConfigWrites that reached the device, by the header register they
+     * touch (a write spanning two counts in both): COMMAND 0x04-0x05,
+     * STATUS 0x06-0x07, BAR0-5 0x10-0x27. A VMM's filter keeps the guest's
+     * STATUS and BAR writes away: these prove it. */
+    uint64_t config_writes_command, config_writes_status, config_writes_bar;
     uint64_t dma_regions_live, dma_regions_peak;
     uint64_t dma_bytes_live, dma_bytes_peak;
     uint64_t irqs_unconfigured; /* atomic: raised with no interrupts set up */

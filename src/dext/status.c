@@ -58,6 +58,9 @@ static struct json_object *counters_json(struct dext_dev *dev)
 
     iommu_get_stats(dev->iommu, &st);
     add_u64(c, "config_calls", dev->c.config_calls);
+    add_u64(c, "config_writes_command", dev->c.config_writes_command);
+    add_u64(c, "config_writes_status", dev->c.config_writes_status);
+    add_u64(c, "config_writes_bar", dev->c.config_writes_bar);
     add_u64(c, "mmio_calls", dev->c.mmio_calls);
     add_u64(c, "dma_regions_live", dev->c.dma_regions_live);
     add_u64(c, "dma_regions_peak", dev->c.dma_regions_peak);

@@ -141,7 +141,7 @@ probe_ok() {
 test_help() {
     run 0 "vfio-dext --help" -- "$BIN" --help
     expect_in "$TMP/out" "list-devices" "tool help lists the commands"
-    for cmd in dext list-devices status probe bench; do
+    for cmd in dext list-devices status probe bench serve run; do
         run 0 "vfio-dext $cmd --help" -- "$BIN" "$cmd" --help
         expect_in "$TMP/out" "Usage: vfio-dext $cmd" "$cmd --help shows its usage"
     done
@@ -170,6 +170,18 @@ test_usage_errors() {
         "bench"
         "bench other"
         "bench dext --iterations 0"
+        "serve"
+        "serve 0000:00:01.0"
+        "serve 0000:00:01.0 --socket s --dext unix --local sim:nvme"
+        "run --device sim:nvme --dext unix"
+        "run --bdf 0000:00:01.0"
+        "run --smp 0"
+        "run --memory 10M"
+        "run --memory 1000K"
+        "run --timeout soon"
+        "run extra"
+        "run --guest none --cmd ls"
+        "run --bogus"
     )
     local c
     for c in "${cases[@]}"; do
@@ -187,6 +199,32 @@ test_no_daemon() {
     expect_one_error_line "status with no daemon"
     run 3 "list-devices with no daemon" -- "$BIN" list-devices --dext "unix:$dir"
     run 3 "probe with no daemon" -- "$BIN" probe 0000:00:01.0 --dext "unix:$dir"
+}
+
+# run's failures before and around QEMU: each one message, exit 1, nothing left.
+test_run_errors() {
+    run 1 "run with no test guest" -- "$BIN" run --guest "$TMP/no-guest"
+    expect_in "$TMP/err" "scripts/setup-guest.sh" "run says how to make the guest"
+    expect_one_error_line "run with no test guest"
+    run 1 "run with a QEMU that does not exist" -- \
+        "$BIN" run --guest none --qemu "$TMP/no-qemu" --device sim:nvme,size=16M
+    expect_in "$TMP/err" "cannot run QEMU" "run says QEMU could not be run"
+    expect_one_error_line "run with a QEMU that does not exist"
+    printf '#!/bin/sh\nexit 0\n' >"$TMP/fake-qemu"
+    chmod +x "$TMP/fake-qemu"
+    run 0 "run with a QEMU that exits 0 (--guest none)" -- \
+        "$BIN" run --guest none --qemu "$TMP/fake-qemu" --device sim:testdev
+    expect_in "$TMP/out" "PASS: QEMU exited with 0" "run reports QEMU's status"
+    printf '#!/bin/sh\nexec sleep 30\n' >"$TMP/slow-qemu"
+    chmod +x "$TMP/slow-qemu"
+    run 1 "run stops a QEMU at --timeout" -- \
+        "$BIN" run --guest none --qemu "$TMP/slow-qemu" --timeout 1
+    expect_in "$TMP/out" "FAIL: the --timeout expired" "run names the timeout"
+    if ls /tmp/vfio-dext-run.* >/dev/null 2>&1 && pgrep -f "$TMP/slow-qemu" >/dev/null; then
+        not_ok "run left its QEMU behind"
+    else
+        ok "run left no QEMU behind"
+    fi
 }
 
 test_identity_daemon() {
@@ -275,6 +313,7 @@ else
     test_help
     test_usage_errors
     test_no_daemon
+    test_run_errors
     test_identity_daemon
     test_dart_daemon
     test_local

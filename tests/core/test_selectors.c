@@ -207,6 +207,31 @@ static void config_write_and_block_read(void **state)
     vdx_disconnect(c);
 }
 
+/* The counters that let a VMM-side filter be proven: config writes that
+ * reached the device, by header register touched. */
+static void config_write_counters_by_register(void **state)
+{
+    struct vdx_conn *c = fixture_connect(&fx);
+    uint64_t cmd0 = fixture_counter(&fx, "config_writes_command");
+    uint64_t sts0 = fixture_counter(&fx, "config_writes_status");
+    uint64_t bar0 = fixture_counter(&fx, "config_writes_bar");
+    uint32_t v = 0;
+
+    (void)state;
+    OK(vdx_config_read(c, 0x04, 4, &v));
+    OK(vdx_config_write(c, 0x04, 2, v & 0xffff)); /* COMMAND */
+    OK(vdx_config_write(c, 0x06, 2, 0));          /* STATUS */
+    OK(vdx_config_write(c, 0x04, 4, v & 0xffff)); /* both */
+    OK(vdx_config_write(c, 0x27, 1, 0));          /* BAR5's last byte */
+    OK(vdx_config_write(c, 0x28, 4, 0));          /* CardBus CIS: none of them */
+    OK(vdx_config_write(c, 0x0c, 4, 0));          /* below BAR0: none */
+    ST(vdx_config_write(c, 0x10, 3, 0), DEXT_E_BAD_ARGUMENT); /* refused: not counted */
+    assert_int_equal(fixture_counter(&fx, "config_writes_command") - cmd0, 2);
+    assert_int_equal(fixture_counter(&fx, "config_writes_status") - sts0, 2);
+    assert_int_equal(fixture_counter(&fx, "config_writes_bar") - bar0, 1);
+    vdx_disconnect(c);
+}
+
 /* ---- BARs and MMIO ----------------------------------------------------------- */
 
 static void bar_info(void **state)
@@ -882,6 +907,7 @@ int main(void)
         cmocka_unit_test(first_claim_enables_memory_and_bus_master),
         cmocka_unit_test(config_read_widths_and_bar_synthesis),
         cmocka_unit_test(config_write_and_block_read),
+        cmocka_unit_test(config_write_counters_by_register),
         cmocka_unit_test(bar_info),
         cmocka_unit_test(mmio_registers_and_errors),
         cmocka_unit_test(map_bar_is_zero_copy),
