@@ -53,6 +53,14 @@ dext_status vdx_endpoint_parse(const char *uri, struct vdx_endpoint **out);
 dext_status vdx_endpoint_local(struct dext *d, struct vdx_endpoint **out);
 void vdx_endpoint_free(struct vdx_endpoint *ep);
 
+/*
+ * A name for the dext behind `ep`, for keying per-dext state in this process:
+ * "unix:DIR" (DIR as given, or the default runtime dir) or "local:ADDR" (the
+ * in-process dext's address). Endpoints with equal names reach the same dext.
+ * Never NULL ("" for a NULL ep); valid as long as ep.
+ */
+const char *vdx_endpoint_name(const struct vdx_endpoint *ep);
+
 /* Default runtime dir: $VFIO_DEXT_RUNTIME_DIR, else $XDG_RUNTIME_DIR/vfio-dext,
  * else /run/vfio-dext for root, else /tmp/vfio-dext-UID. Returns buf. */
 const char *vdx_default_runtime_dir(char *buf, size_t len);
@@ -144,6 +152,32 @@ dext_status vdx_get_bar_info(struct vdx_conn *conn, unsigned bar, uint32_t *out_
 dext_status vdx_map_bar(struct vdx_conn *conn, unsigned bar, void **out_addr,
                         uint64_t *out_size, uint8_t *out_type, bool *out_wc);
 dext_status vdx_unmap_bar(struct vdx_conn *conn, unsigned bar, void *addr);
+
+/*
+ * A descriptor for BAR `bar` that can be handed to another process (e.g. to a
+ * VMM, to offer the BAR mmappable). Memory type 1 + bar, as vdx_map_bar(),
+ * but the descriptor itself instead of a mapping in this process.
+ *  - out_fd (required): on success a new descriptor (close-on-exec) the
+ *    caller owns and must close; it stays valid after the connection closes.
+ *    Mapping it MAP_SHARED read/write at *out_offset for *out_size bytes
+ *    gives the BAR's bytes: what vdx_map_bar() and the MMIO selectors see.
+ *    On error *out_fd is -1.
+ *  - out_offset, out_size (may be NULL): the BAR's offset in the descriptor
+ *    and its length (the BAR size).
+ * Works the same over the local transport (a dup of the device's descriptor)
+ * and the unix transport (received from the daemon over SCM_RIGHTS).
+ * Returns DEXT_OK, or:
+ *  - DEXT_E_BAD_ARGUMENT: NULL conn or out_fd, bar >= DEXT_NUM_BARS;
+ *  - DEXT_E_NOT_FOUND: the BAR is absent (size 0, upper half of a 64-bit BAR);
+ *  - DEXT_E_UNSUPPORTED: the BAR cannot be shared as a descriptor (device
+ *    registers, an I/O BAR, or a transport that maps memory without
+ *    descriptors, such as iokit): trap accesses instead (vdx_map_bar() where
+ *    it works, else the MMIO selectors);
+ *  - DEXT_E_NOT_ATTACHED: the transport broke; DEXT_E_IO_ERROR: the dext
+ *    answered with an empty range.
+ */
+dext_status vdx_bar_fd(struct vdx_conn *conn, unsigned bar, int *out_fd,
+                       uint64_t *out_offset, uint64_t *out_size);
 
 /* Selectors 11, 12. width 1, 2, 4 or 8. */
 dext_status vdx_mmio_read(struct vdx_conn *conn, uint32_t mem_idx, uint64_t offset,

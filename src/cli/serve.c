@@ -48,20 +48,30 @@ static int pick_device(const struct cli_serve_opts *o, struct cli_serve *s)
     return CLI_EXIT_OK;
 }
 
+/* The device's shared connection: connected, claimed and published in the
+ * table, or one more reference to it. */
 static int connect_device(const struct cli_serve_opts *o, struct cli_serve *s)
 {
-    dext_status st = vdx_connect(s->ep, s->bdf, &s->conn);
+    dext_status st = DEXT_OK;
+    int rc = vdx_conn_table_create(&s->conns);
 
+    if (rc == 0) {
+        rc = vdx_conn_table_acquire(s->conns, s->ep, s->bdf, &s->conn, &st);
+    }
+    if (rc == 0) {
+        return CLI_EXIT_OK;
+    }
     if (st == DEXT_E_NOT_FOUND) {
         cli_error(o->cmd, "the dext owns no device %s (see: vfio-dext list-devices)",
                   s->bdf);
         return CLI_EXIT_FAILED;
     }
     if (st != DEXT_OK) {
-        return cli_report_dext_error(o->cmd, &s->target, "cannot connect to the device",
-                                     st);
+        return cli_report_dext_error(o->cmd, &s->target,
+                                     "cannot connect to or claim the device", st);
     }
-    return CLI_EXIT_OK;
+    cli_error(o->cmd, "%s: cannot connect to the device: %s", s->bdf, strerror(-rc));
+    return CLI_EXIT_FAILED;
 }
 
 static int create_backend(const struct cli_serve_opts *o, struct cli_serve *s)
@@ -125,7 +135,10 @@ void cli_serve_release(struct cli_serve *s)
 {
     vdx_vu_server_destroy(s->srv);
     vdx_passthru_destroy(s->pt);
-    vdx_disconnect(s->conn);
+    if (s->conn != NULL) {
+        vdx_conn_table_release(s->conns, s->ep, s->bdf, s->conn);
+    }
+    vdx_conn_table_destroy(s->conns);
     if (s->local != NULL) {
         cli_local_destroy(s->local, s->ep);
     } else {
@@ -170,6 +183,7 @@ int cli_serve_handle(struct cli_serve *s, const struct pollfd p[CLI_SERVE_NFDS])
     if (p[1].revents) {
         rc = vdx_passthru_step(s->pt);
         if (rc < 0) {
+            vdx_passthru_report_lost(s->pt);
             cli_error(s->cmd, "%s: lost the dext's interrupts: %s", s->bdf, strerror(-rc));
             return CLI_EXIT_FAILED;
         }
@@ -194,7 +208,9 @@ void cli_serve_print_stats(const struct cli_serve *s, FILE *f)
     vdx_passthru_stats(s->pt, &ps);
     fprintf(f, "vfio-dext %s: %s: %" PRIu64 " client(s), %" PRIu64 " messages (%" PRIu64
             " errors), %" PRIu64 " interrupts delivered; config writes %" PRIu64
-            " (%" PRIu64 " dropped: STATUS/BARs); DMA maps live %u\n",
+            " (%" PRIu64 " dropped: STATUS/BARs); BAR accesses trapped %" PRIu64
+            " reads %" PRIu64 " writes, %" PRIu64 " BAR(s) mmappable; DMA maps live %u\n",
             s->cmd, s->bdf, vs.clients, vs.messages, vs.error_replies, ps.irqs_delivered,
-            ps.cfg_writes, ps.cfg_writes_dropped, vs.dma_maps);
+            ps.cfg_writes, ps.cfg_writes_dropped, ps.bar_reads, ps.bar_writes,
+            (uint64_t)ps.bars_mmappable, vs.dma_maps);
 }

@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "vfio-user/server.h"
+#include "vfio/conn_table.h"
 #include "vfio/passthru.h"
 
 struct cli_serve_opts {
@@ -39,7 +40,8 @@ struct cli_serve {
     struct cli_target target;
     struct dext *local;
     struct vdx_endpoint *ep;
-    struct vdx_conn *conn;
+    struct vdx_conn_table *conns; /* shared connections per device (seed §4.9) */
+    struct vdx_conn *conn;        /* a reference held in conns */
     struct vdx_passthru *pt;
     struct vdx_vu_server *srv;
 };

@@ -58,6 +58,7 @@ const char *vdx_default_runtime_dir(char *buf, size_t len)
 }
 
 static dext_status endpoint_new(const struct vdx_transport_ops *ops, void *priv,
+                                const char *kind, const char *where,
                                 struct vdx_endpoint **out)
 {
     struct vdx_endpoint *ep = calloc(1, sizeof(*ep));
@@ -67,6 +68,7 @@ static dext_status endpoint_new(const struct vdx_transport_ops *ops, void *priv,
     }
     ep->ops = ops;
     ep->priv = priv;
+    snprintf(ep->name, sizeof(ep->name), "%s:%s", kind, where);
     *out = ep;
     return DEXT_OK;
 }
@@ -92,7 +94,7 @@ dext_status vdx_endpoint_parse(const char *uri, struct vdx_endpoint **out)
     if (st != DEXT_OK) {
         return st;
     }
-    st = endpoint_new(&vdx_transport_unix, priv, out);
+    st = endpoint_new(&vdx_transport_unix, priv, "unix", dir, out);
     if (st != DEXT_OK) {
         vdx_transport_unix.ep_free(priv);
     }
@@ -101,10 +103,18 @@ dext_status vdx_endpoint_parse(const char *uri, struct vdx_endpoint **out)
 
 dext_status vdx_endpoint_local(struct dext *d, struct vdx_endpoint **out)
 {
+    char where[32];
+
     if (!d || !out) {
         return DEXT_E_BAD_ARGUMENT;
     }
-    return endpoint_new(&vdx_transport_local, d, out);
+    snprintf(where, sizeof(where), "%p", (void *)d);
+    return endpoint_new(&vdx_transport_local, d, "local", where, out);
+}
+
+const char *vdx_endpoint_name(const struct vdx_endpoint *ep)
+{
+    return ep ? ep->name : "";
 }
 
 void vdx_endpoint_free(struct vdx_endpoint *ep)
@@ -660,6 +670,51 @@ dext_status vdx_unmap_bar(struct vdx_conn *conn, unsigned bar, void *addr)
         return DEXT_E_BAD_ARGUMENT;
     }
     return unmap_checked(conn, DEXT_MEM_BAR(bar), addr);
+}
+
+/* The transport's memory object for type `type`, not mapped here. */
+static dext_status copy_memory(struct vdx_conn *conn, uint32_t type, struct dext_mem *mem)
+{
+    dext_status st;
+
+    pthread_mutex_lock(&conn->lock);
+    st = conn->broken ? DEXT_E_NOT_ATTACHED
+                      : settle(conn, conn->ops->copy_memory(conn->t, type, mem));
+    pthread_mutex_unlock(&conn->lock);
+    return st;
+}
+
+dext_status vdx_bar_fd(struct vdx_conn *conn, unsigned bar, int *out_fd,
+                       uint64_t *out_offset, uint64_t *out_size)
+{
+    struct dext_mem mem = {.fd = -1};
+    dext_status st;
+
+    if (out_fd) {
+        *out_fd = -1;
+    }
+    if (!conn || !out_fd || bar >= DEXT_NUM_BARS) {
+        return DEXT_E_BAD_ARGUMENT;
+    }
+    st = copy_memory(conn, DEXT_MEM_BAR(bar), &mem);
+    if (st != DEXT_OK) {
+        return st;
+    }
+    if (mem.fd < 0) {
+        return DEXT_E_UNSUPPORTED; /* a pointer in this process only */
+    }
+    if (mem.size == 0) {
+        close(mem.fd);
+        return DEXT_E_IO_ERROR;
+    }
+    *out_fd = mem.fd;
+    if (out_offset) {
+        *out_offset = mem.fd_offset;
+    }
+    if (out_size) {
+        *out_size = mem.size;
+    }
+    return DEXT_OK;
 }
 
 dext_status vdx_mmio_read(struct vdx_conn *conn, uint32_t mem_idx, uint64_t offset,

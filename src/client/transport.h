@@ -36,6 +36,8 @@ struct vdx_transport_ops {
     /*
      * Memory type `type`: either mem->ptr usable in this process (mem->fd = -1),
      * or mem->fd (caller owns) to map at mem->fd_offset for mem->size bytes.
+     * For BAR types a transport that can pass descriptors returns the fd
+     * (vdx_bar_fd() hands it on); one that cannot (iokit) returns only ptr.
      */
     dext_status (*copy_memory)(void *uc, uint32_t type, struct dext_mem *mem);
     /*
@@ -51,9 +53,13 @@ struct vdx_transport_ops {
     void (*ep_free)(void *ep);
 };
 
+/* Room for "unix:" + a runtime dir, or "local:" + an address. */
+#define VDX_ENDPOINT_NAME_MAX 4112
+
 struct vdx_endpoint {
     const struct vdx_transport_ops *ops;
     void *priv;
+    char name[VDX_ENDPOINT_NAME_MAX]; /* vdx_endpoint_name() */
 };
 
 extern const struct vdx_transport_ops vdx_transport_local;

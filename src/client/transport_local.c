@@ -100,17 +100,14 @@ static dext_status local_register_dma(void *uc, uint64_t key, const struct dext_
     return dext_uc_register_dma(l->uc, key, src, size, bus, bus_len);
 }
 
+/* Both the dext's own pointer (same process: the library uses it instead of
+ * mapping) and its descriptor, when it has one (vdx_bar_fd() hands it on;
+ * the library closes what it does not keep). */
 static dext_status local_copy_memory(void *uc, uint32_t type, struct dext_mem *mem)
 {
     struct local_uc *l = uc;
-    dext_status st = dext_uc_copy_memory(l->uc, type, mem);
 
-    if (st == DEXT_OK && mem->ptr && mem->fd >= 0) {
-        /* Same process: use the dext's own mapping. */
-        close(mem->fd);
-        mem->fd = -1;
-    }
-    return st;
+    return dext_uc_copy_memory(l->uc, type, mem);
 }
 
 static dext_status local_notify_attach(void *uc, int event_fd)

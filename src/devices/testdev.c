@@ -71,6 +71,7 @@ struct testdev {
     struct vdx_dev_host host; /* zeroed when none was given */
     char bdf[16];
     unsigned nvec;
+    unsigned msix_bar; /* BAR of the MSI-X table and PBA: 0 or 2 */
     uint64_t bar2_size;
     int bar2_fd;
     uint8_t *bar2;   /* bar2_size bytes, shared with bar2_fd */
@@ -420,6 +421,9 @@ static int td_mmio_read(void *dev, unsigned bar, uint64_t off, unsigned width,
         return 0;
     }
     if (bar == 2 && in_bar(off, width, td->bar2_size)) {
+        if (simpci_msix_read(td->pci, 2, off, width, val)) {
+            return 0;
+        }
         for (unsigned i = 0; i < width; i++) {
             v |= (uint64_t)td->bar2[off + i] << (8 * i);
         }
@@ -444,6 +448,9 @@ static int td_mmio_write(void *dev, unsigned bar, uint64_t off, unsigned width,
         return 0;
     }
     if (bar == 2 && in_bar(off, width, td->bar2_size)) {
+        if (simpci_msix_write(td->pci, 2, off, width, val)) {
+            return 0;
+        }
         for (unsigned i = 0; i < width; i++) {
             td->bar2[off + i] = (uint8_t)(val >> (8 * i));
         }
@@ -572,13 +579,35 @@ static int parse_bar2(const char *s, uint64_t *size, char *err, size_t errlen)
 
 struct td_opts {
     unsigned nvec;
+    unsigned msix_bar;
     uint64_t bar2_size;
 };
+
+static int parse_msix(const char *s, unsigned *bar, char *err, size_t errlen)
+{
+    if (strcmp(s, "bar0") == 0 || strcmp(s, "bar2") == 0) {
+        *bar = s[3] == '0' ? 0 : 2;
+        return 0;
+    }
+    simpci_set_err(err, errlen, TD_NAME ": msix=%s: expected bar0 or bar2", s);
+    return -EINVAL;
+}
+
+/* Checks across options: the MSI-X structures fit the BAR they live in. */
+static int check_opts(const struct td_opts *o, char *err, size_t errlen)
+{
+    if (o->msix_bar == 2 && o->bar2_size < TESTDEV_BAR0_SIZE) {
+        simpci_set_err(err, errlen, TD_NAME ": msix=bar2 needs bar2=64K or more");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static int parse_opts(const struct simpci_kind_args *a, struct td_opts *o, char *err,
                       size_t errlen)
 {
     o->nvec = TESTDEV_DEFAULT_VECTORS;
+    o->msix_bar = 0;
     o->bar2_size = TESTDEV_BAR2_DEFAULT_SIZE;
     for (size_t i = 0; i < a->nkv; i++) {
         const struct simpci_kv *kv = &a->kv[i];
@@ -588,16 +617,19 @@ static int parse_opts(const struct simpci_kind_args *a, struct td_opts *o, char 
             rc = parse_vectors(kv->val, &o->nvec, err, errlen);
         } else if (strcmp(kv->key, "bar2") == 0) {
             rc = parse_bar2(kv->val, &o->bar2_size, err, errlen);
+        } else if (strcmp(kv->key, "msix") == 0) {
+            rc = parse_msix(kv->val, &o->msix_bar, err, errlen);
         } else {
             simpci_set_err(err, errlen,
-                           TD_NAME ": unknown option '%s' (valid: vectors, bar2)", kv->key);
+                           TD_NAME ": unknown option '%s' (valid: vectors, bar2, msix)",
+                           kv->key);
             rc = -EINVAL;
         }
         if (rc) {
             return rc;
         }
     }
-    return 0;
+    return check_opts(o, err, errlen);
 }
 
 static int bar2_create(struct testdev *td)
@@ -622,9 +654,9 @@ static int build_config(struct testdev *td)
 {
     const struct simpci_msix_layout msix = {
         .nvec = td->nvec,
-        .table_bir = 0,
+        .table_bir = (uint8_t)td->msix_bar,
         .table_off = TESTDEV_MSIX_TABLE_OFF,
-        .pba_bir = 0,
+        .pba_bir = (uint8_t)td->msix_bar,
         .pba_off = TESTDEV_MSIX_PBA_OFF,
     };
     int rc;
@@ -688,6 +720,7 @@ static int td_create(const struct simpci_kind_args *a, void **dev, char *err, si
     }
     td->bar2_fd = -1;
     td->nvec = o.nvec;
+    td->msix_bar = o.msix_bar;
     td->bar2_size = o.bar2_size;
     snprintf(td->bdf, sizeof(td->bdf), "%s", a->bdf ? a->bdf : "?");
     if (a->host) {
@@ -721,7 +754,7 @@ out:
     return rc;
 }
 
-static const char *const td_keys[] = {"vectors", "bar2", NULL};
+static const char *const td_keys[] = {"vectors", "bar2", "msix", NULL};
 
 const struct simpci_kind simpci_kind_testdev = {
     .name = TD_NAME,

@@ -7,13 +7,16 @@
  * Identity: vendor 0x7e57, device 0xde01 (made-up IDs for a simulated
  * device), class 0xff0000, revision 1.
  * Capabilities: PM at 0x40, MSI at 0x50, PCIe (endpoint, FLR) at 0x70,
- * MSI-X at 0xb0 with table and PBA in BAR0.
+ * MSI-X at 0xb0 with table and PBA in BAR0 (or BAR2: msix=bar2), at
+ * TESTDEV_MSIX_TABLE_OFF and TESTDEV_MSIX_PBA_OFF.
  * BARs: BAR0 32-bit non-prefetchable MMIO, 64 KiB, registers below (MMIO
  * selectors only: not shareable); BAR2/3 64-bit prefetchable, 1 MiB by
  * default, backed by shareable memory (memfd) so map_bar is zero-copy;
  * BAR1, BAR4, BAR5 unused.
  * SPEC options: vectors=N (MSI-X table size, 1..2048, default 64),
- * bar2=SIZE (power of two, 4 KiB..1 GiB, default 1M).
+ * bar2=SIZE (power of two, 4 KiB..1 GiB, default 1M), msix=bar0|bar2 (where
+ * the MSI-X table and PBA live, default bar0; bar2 needs bar2=64K or more:
+ * then those pages of BAR2 are emulated registers, not its shared memory).
  * Every register returns to its reset value on FLR or hot reset.
  */
 #ifndef VFIO_DEXT_TESTDEV_H
@@ -65,7 +68,7 @@
 
 #define TESTDEV_DMA_MAX_LEN (16u * 1024u * 1024u)
 
-#define TESTDEV_MSIX_PBA_OFF 0x4000u   /* in BAR0 */
-#define TESTDEV_MSIX_TABLE_OFF 0x8000u /* in BAR0, 16 bytes per entry */
+#define TESTDEV_MSIX_PBA_OFF 0x4000u   /* in BAR0 (or BAR2) */
+#define TESTDEV_MSIX_TABLE_OFF 0x8000u /* in BAR0 (or BAR2), 16 bytes per entry */
 
 #endif /* VFIO_DEXT_TESTDEV_H */

@@ -41,43 +41,6 @@ int vdx_passthru_errno(dext_status st)
 
 /* ---- Lifetime ------------------------------------------------------------------- */
 
-/* Read BAR n's shape; map it when the dext can share it. Never fails: a BAR
- * the dext does not describe is absent, one it cannot share is trapped. */
-static void bar_probe(struct vdx_passthru *pt, unsigned n)
-{
-    struct pt_bar *b = &pt->bars[n];
-    dext_status st;
-
-    if (vdx_get_bar_info(pt->conn, n, NULL, &b->size, &b->type) != DEXT_OK) {
-        b->size = 0;
-        return;
-    }
-    if (b->size == 0 || (b->type & DEXT_BAR_TYPE_IO)) {
-        return;
-    }
-    st = vdx_map_bar(pt->conn, n, &b->map, &b->map_size, NULL, NULL);
-    if (st != DEXT_OK) {
-        b->map = NULL;
-        b->map_size = 0;
-        if (st != DEXT_E_UNSUPPORTED) {
-            vdx_log(VDX_LOG_WARN, "passthru %s: BAR%u cannot be mapped (%s), trapping it",
-                    pt->name, n, vdx_status_str(st));
-        }
-    } else if (b->map_size > b->size) {
-        b->map_size = b->size;
-    }
-}
-
-static void bars_unmap(struct vdx_passthru *pt)
-{
-    for (unsigned n = 0; n < DEXT_NUM_BARS; n++) {
-        if (pt->bars[n].map != NULL) {
-            vdx_unmap_bar(pt->conn, n, pt->bars[n].map);
-            pt->bars[n].map = NULL;
-        }
-    }
-}
-
 int vdx_passthru_create(struct vdx_conn *conn, const char *name, struct vdx_passthru **out)
 {
     struct vdx_passthru *pt;
@@ -96,10 +59,8 @@ int vdx_passthru_create(struct vdx_conn *conn, const char *name, struct vdx_pass
     if (rc < 0) {
         goto out_free;
     }
-    for (unsigned n = 0; n < DEXT_NUM_BARS; n++) {
-        bar_probe(pt, n);
-    }
-    pt->msix_entries = pt_msix_entries(pt);
+    pt_msix_probe(pt, &pt->msix);
+    pt_bars_probe(pt);
     rc = pt_irq_init(pt);
     if (rc < 0) {
         goto out_bars;
@@ -108,7 +69,7 @@ int vdx_passthru_create(struct vdx_conn *conn, const char *name, struct vdx_pass
     return 0;
 
 out_bars:
-    bars_unmap(pt);
+    pt_bars_release(pt);
 out_free:
     free(pt);
     return rc;
@@ -120,7 +81,7 @@ void vdx_passthru_destroy(struct vdx_passthru *pt)
         return;
     }
     pt_irq_fini(pt);
-    bars_unmap(pt);
+    pt_bars_release(pt);
     free(pt);
 }
 
@@ -145,23 +106,21 @@ static int pt_device_info(void *opaque, struct vdx_vu_be_device *info)
     return 0;
 }
 
-/* BARs: the dext's size (0 = absent), trapped (no fd: see passthru.h).
- * Config: 4096. ROM and VGA: absent. */
+/* BARs: the dext's size (0 = absent), mmappable areas when the dext shares
+ * the BAR as a descriptor (passthru_bar.c). Config: 4096. ROM and VGA: absent. */
 static int pt_region_info(void *opaque, uint32_t index, struct vdx_vu_be_region *r)
 {
     struct vdx_passthru *pt = opaque;
 
     if (index <= VDX_VU_PCI_BAR5_REGION) {
-        r->size = pt->bars[index].size;
+        pt_bar_region_info(pt, index, r);
     } else if (index == VDX_VU_PCI_CONFIG_REGION) {
         r->size = DEXT_CONFIG_SPACE_SIZE;
+        r->flags = VDX_VU_REGION_F_READ | VDX_VU_REGION_F_WRITE;
     } else if (index == VDX_VU_PCI_ROM_REGION || index == VDX_VU_PCI_VGA_REGION) {
         r->size = 0;
     } else {
         return -EINVAL;
-    }
-    if (r->size > 0) {
-        r->flags = VDX_VU_REGION_F_READ | VDX_VU_REGION_F_WRITE;
     }
     return 0;
 }
@@ -212,10 +171,18 @@ static void store_le(volatile void *p, unsigned w, uint64_t v)
 }
 
 /* Trapped accesses are split into naturally aligned pieces of at most 8
- * bytes; a register BAR (MMIO selectors, one dext call each) takes at most
- * this many bytes per message, so a client cannot make one message cost
- * thousands of dext calls. */
+ * bytes; registers (MMIO selectors, one dext call each: a BAR the dext does
+ * not share as memory, or its MSI-X table and PBA) take at most this many
+ * bytes per message, so a client cannot make one message cost thousands of
+ * dext calls. */
 #define PT_MMIO_MAX_COUNT 64u
+
+/* Whether [off, off + len) of BAR n is served through the dext's mapping
+ * (else through MMIO selectors: the device's registers). */
+static bool bar_through_map(const struct pt_bar *b, uint64_t off, uint64_t len)
+{
+    return b->map != NULL && !pt_bar_in_msix(b, off, len);
+}
 
 /* One piece of a BAR access; val in/out, host (little-endian) order. */
 static int bar_piece(struct vdx_passthru *pt, unsigned n, uint64_t off, unsigned w,
@@ -224,7 +191,7 @@ static int bar_piece(struct vdx_passthru *pt, unsigned n, uint64_t off, unsigned
     struct pt_bar *b = &pt->bars[n];
     dext_status st;
 
-    if (b->map != NULL) {
+    if (bar_through_map(b, off, w)) {
         if (off + w > b->map_size) {
             return -EINVAL;
         }
@@ -243,7 +210,12 @@ static int bar_piece(struct vdx_passthru *pt, unsigned n, uint64_t off, unsigned
 static int bar_access(struct vdx_passthru *pt, unsigned n, uint64_t off, uint8_t *buf,
                       uint32_t count, bool write)
 {
-    if (pt->bars[n].map == NULL && count > PT_MMIO_MAX_COUNT) {
+    if (write) {
+        pt->st.bar_writes++;
+    } else {
+        pt->st.bar_reads++;
+    }
+    if (count > PT_MMIO_MAX_COUNT && !bar_through_map(&pt->bars[n], off, count)) {
         pt->st.bar_errors++;
         return -EINVAL;
     }

@@ -23,10 +23,17 @@
  * (vdx_passthru_errno()).
  *
  * Deliberate differences from the seed (see docs/serve.md):
- *  - BARs are never offered mmappable: the client library gives a mapped
- *    pointer for a shareable BAR but no descriptor, so every BAR access is
- *    trapped (through the pointer when the dext shares the BAR, through
- *    MMIO selectors otherwise).
+ *  - The seed maps every BAR into the VMM. Here a BAR the dext shares as a
+ *    descriptor (vdx_bar_fd(), e.g. sim:testdev's BAR2) is offered
+ *    mmappable: region info carries the descriptor, MMAP and a sparse-mmap
+ *    capability whose page-aligned areas cover the BAR except the pages
+ *    holding the MSI-X table and PBA (which QEMU must keep trapping). Any
+ *    other BAR (device registers, e.g. sim:nvme's BAR0; a transport without
+ *    descriptors, such as iokit) and those pages are trapped: REGION_READ/
+ *    WRITE through the dext's mapping when it shares the BAR as memory,
+ *    through MMIO selectors otherwise. Trapped accesses to mmappable areas
+ *    are served too. Offering MMAP turns QEMU's posted BAR writes off for the
+ *    device (reference/vfio-user.md §3.7).
  *  - MSI-X IRQ info has no NORESIZE (vfio-user reference §3.3), and its
  *    count comes from the device's MSI-X capability in config space.
  *  - DMA maps are registered with the dext (the seed's container had no-op
@@ -51,9 +58,13 @@ struct vdx_passthru_stats {
     uint64_t cfg_command_bytes;   /* COMMAND bytes forwarded as 1-byte writes */
     uint64_t cfg_writes_dropped;  /* remainder dropped: overlapped STATUS or BAR0-5 */
     uint64_t cfg_writes_rejected; /* length not 1, 2 or 4: -EINVAL */
+    uint64_t bar_reads;           /* trapped BAR reads (REGION_READ of a BAR) */
+    uint64_t bar_writes;          /* trapped BAR writes (REGION_WRITE of a BAR) */
     uint64_t bar_errors;          /* BAR accesses the dext failed or refused */
+    uint64_t bars_mmappable;      /* BARs offered mmappable (at create) */
     uint64_t irqs_delivered;      /* eventfd signals sent */
     uint64_t irqs_dropped;        /* pending vectors with no eventfd */
+    uint64_t errors_reported;     /* ERR eventfd signals (device lost) */
     uint64_t irq_mask_errors;     /* SetIRQMask failures (set_irqs still succeeds) */
     uint64_t dma_registered;      /* live dext DMA registrations */
     uint64_t dma_unreachable;     /* live maps without fd or unsealed: not registered */
@@ -62,11 +73,14 @@ struct vdx_passthru_stats {
 
 /*
  * Take over the device behind `conn`: claim it (a no-op if already claimed),
- * read its BAR layout and map the BARs the dext can share, read the MSI-X
- * table size from config space, set interrupts up (selector 13), map the IRQ
- * state page and create the interrupt notifier. `name` labels log lines (the
- * BDF; copied). conn is borrowed and must outlive the backend; it must not
- * be used for interrupts by anyone else.
+ * read the MSI-X layout from config space, read its BAR layout, map the BARs
+ * the dext shares as memory (for trapped accesses) and take a descriptor of
+ * those it shares as one (offered mmappable), set interrupts up (selector
+ * 13), map the IRQ state page and create the interrupt notifier. `name`
+ * labels log lines (the BDF; copied). conn is borrowed and must outlive the
+ * backend; it may be shared (vfio/conn_table.h) but must not be used for
+ * interrupts by anyone else. BAR mappings made through it are the
+ * connection's (shared with its other users) and go when it closes.
  * Returns 0 and *out, or -errno: -ENOMEM; the dext's error for claim,
  * SetupInterrupts (-EEXIST: another client set interrupts up), IRQ page or
  * notifier (see vdx_passthru_errno()). On error nothing is left behind
@@ -76,8 +90,9 @@ struct vdx_passthru_stats {
  */
 int vdx_passthru_create(struct vdx_conn *conn, const char *name, struct vdx_passthru **out);
 
-/* Unmap the BARs and the notifier, forget every eventfd (not closed: they are
- * the server's). Destroy the vfio-user server first. NULL ok. */
+/* Close the BAR descriptors and the notifier, forget every eventfd (not
+ * closed: they are the server's). Destroy the vfio-user server first (it
+ * sends the BAR descriptors). NULL ok. */
 void vdx_passthru_destroy(struct vdx_passthru *pt);
 
 /* The backend operations; opaque is the struct vdx_passthru. Static. */
@@ -93,6 +108,14 @@ int vdx_passthru_irq_fd(const struct vdx_passthru *pt);
  * dext is gone: -ENODEV).
  */
 int vdx_passthru_step(struct vdx_passthru *pt);
+
+/*
+ * The device is gone (the dext went away, vdx_passthru_step() failed):
+ * signal the VMM's ERR eventfd if it gave one (QEMU then stops the guest
+ * with an error instead of letting it run on a dead device). The caller
+ * decides what happens to the server next. NULL ok.
+ */
+void vdx_passthru_report_lost(struct vdx_passthru *pt);
 
 /* Number of interrupt vectors the dext granted (SetupInterrupts). */
 uint32_t vdx_passthru_vectors(const struct vdx_passthru *pt);

@@ -133,10 +133,11 @@ int pt_config_read(struct vdx_passthru *pt, uint64_t off64, void *buf, uint32_t 
     return vdx_passthru_errno(st);
 }
 
-/* Bounded walk: at most 48 capabilities (256 - 64) / 4. */
-uint32_t pt_msix_entries(struct vdx_passthru *pt)
+/* Position of the MSI-X capability, or 0. Bounded walk: at most 48
+ * capabilities (256 - 64) / 4. */
+static uint32_t msix_cap_find(struct vdx_passthru *pt)
 {
-    uint32_t pos, id, flags;
+    uint32_t pos, id;
 
     if (vdx_config_read(pt->conn, PT_PCI_CAP_PTR, 1, &pos) != DEXT_OK) {
         return 0;
@@ -147,12 +148,29 @@ uint32_t pt_msix_entries(struct vdx_passthru *pt)
             return 0;
         }
         if ((id & 0xff) == PT_PCI_CAP_ID_MSIX) {
-            if (vdx_config_read(pt->conn, pos + PT_PCI_MSIX_FLAGS, 2, &flags) != DEXT_OK) {
-                return 0;
-            }
-            return (flags & PT_PCI_MSIX_QSIZE) + 1;
+            return pos;
         }
         pos = id >> 8;
     }
     return 0;
+}
+
+void pt_msix_probe(struct vdx_passthru *pt, struct pt_msix *m)
+{
+    uint32_t pos = msix_cap_find(pt), flags, table, pba;
+
+    *m = (struct pt_msix){0};
+    if (pos == 0 ||
+        vdx_config_read(pt->conn, pos + PT_PCI_MSIX_FLAGS, 2, &flags) != DEXT_OK ||
+        vdx_config_read(pt->conn, pos + PT_PCI_MSIX_TABLE, 4, &table) != DEXT_OK ||
+        vdx_config_read(pt->conn, pos + PT_PCI_MSIX_PBA, 4, &pba) != DEXT_OK) {
+        return;
+    }
+    *m = (struct pt_msix){
+        .entries = (flags & PT_PCI_MSIX_QSIZE) + 1,
+        .table_bir = (uint8_t)(table & PT_PCI_MSIX_BIR),
+        .table_off = table & ~PT_PCI_MSIX_BIR,
+        .pba_bir = (uint8_t)(pba & PT_PCI_MSIX_BIR),
+        .pba_off = pba & ~PT_PCI_MSIX_BIR,
+    };
 }

@@ -29,9 +29,12 @@ int pt_irq_info(void *opaque, uint32_t index, struct vdx_vu_be_irq *info)
         return 0;
     case VDX_VU_PCI_MSIX_IRQ:
         info->flags = VDX_VU_IRQ_INFO_F_EVENTFD; /* no NORESIZE: ref §3.3 */
-        info->count = pt->msix_entries;
+        info->count = pt->msix.entries;
         return 0;
-    case VDX_VU_PCI_ERR_IRQ:
+    case VDX_VU_PCI_ERR_IRQ: /* one eventfd: vdx_passthru_report_lost() */
+        info->flags = VDX_VU_IRQ_INFO_F_EVENTFD;
+        info->count = 1;
+        return 0;
     case VDX_VU_PCI_REQ_IRQ:
         info->flags = 0;
         info->count = 0;
@@ -85,6 +88,27 @@ static void irq_fire(struct vdx_passthru *pt, const struct vdx_vu_be_irq_set *se
     }
 }
 
+/* The ERR index: one eventfd (start 0, count <= 1), or fire it. */
+static int err_set(struct vdx_passthru *pt, const struct vdx_vu_be_irq_set *set)
+{
+    if (set->count == 0) {
+        pt->err_efd = -1;
+    } else if (set->data == VDX_VU_IRQ_SET_DATA_EVENTFD) {
+        pt->err_efd = set->fds != NULL ? set->fds[0] : -1;
+    } else if (pt->err_efd >= 0 && (set->bools == NULL || set->bools[0])) {
+        vdx_vu_eventfd_signal(pt->err_efd);
+    }
+    return 0;
+}
+
+void vdx_passthru_report_lost(struct vdx_passthru *pt)
+{
+    if (pt != NULL && pt->err_efd >= 0) {
+        vdx_vu_eventfd_signal(pt->err_efd);
+        pt->st.errors_reported++;
+    }
+}
+
 /*
  * Record the new eventfds (TRIGGER) and re-derive the mask. As in the seed,
  * this never fails: MASK/UNMASK (INTx resampling) are accepted and ignored,
@@ -94,6 +118,9 @@ int pt_set_irqs(void *opaque, const struct vdx_vu_be_irq_set *set)
 {
     struct vdx_passthru *pt = opaque;
 
+    if (set->index == VDX_VU_PCI_ERR_IRQ && set->action == VDX_VU_IRQ_SET_ACTION_TRIGGER) {
+        return err_set(pt, set);
+    }
     if (set->index >= PT_EFD_INDEXES || set->action != VDX_VU_IRQ_SET_ACTION_TRIGGER) {
         return 0;
     }
@@ -170,6 +197,7 @@ int pt_irq_init(struct vdx_passthru *pt)
     for (uint32_t i = 0; i < PT_EFD_INDEXES; i++) {
         efd_clear(pt, i);
     }
+    pt->err_efd = -1;
     rc = vdx_passthru_errno(vdx_setup_interrupts(pt->conn, &pt->vectors));
     if (rc < 0) {
         return rc;

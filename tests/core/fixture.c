@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ static void on_term(int sig)
     daemon_stop = 1;
 }
 
-static struct dext *make_dext(enum dext_iommu_mode mode)
+static struct dext *make_dext(enum dext_iommu_mode mode, const char *spec)
 {
     struct dext_opts o;
     struct dext *d = NULL;
@@ -39,8 +40,8 @@ static struct dext *make_dext(enum dext_iommu_mode mode)
     if (dext_create(&o, &d) < 0) {
         return NULL;
     }
-    if (dext_add_device(d, "sim:testdev", err, sizeof(err)) < 0) {
-        fprintf(stderr, "fixture: sim:testdev: %s\n", err);
+    if (dext_add_device(d, spec, err, sizeof(err)) < 0) {
+        fprintf(stderr, "fixture: %s: %s\n", spec, err);
         dext_destroy(d);
         return NULL;
     }
@@ -48,13 +49,14 @@ static struct dext *make_dext(enum dext_iommu_mode mode)
 }
 
 /* The daemon child: serve until SIGTERM, then exit 0. */
-static void daemon_main(const char *dir, enum dext_iommu_mode mode)
+static void daemon_main(const char *dir, enum dext_iommu_mode mode, const char *spec)
 {
     struct vdx_unix_server_opts o = {.runtime_dir = dir};
     struct vdx_unix_server *srv = NULL;
-    struct dext *d = make_dext(mode);
+    struct dext *d = make_dext(mode, spec);
 
     signal(SIGTERM, on_term);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a test that failed */
     if (!d || vdx_unix_server_create(d, &o, &srv) < 0) {
         _exit(1);
     }
@@ -94,7 +96,7 @@ static int start_daemon(struct fixture *f)
     rmdir(f->dir); /* the server creates it 0700 itself */
     f->daemon = fork();
     if (f->daemon == 0) {
-        daemon_main(f->dir, f->mode);
+        daemon_main(f->dir, f->mode, f->spec);
     }
     if (f->daemon < 0 || wait_for_socket(f->dir) < 0) {
         fprintf(stderr, "fixture: daemon did not start in %s\n", f->dir);
@@ -106,14 +108,21 @@ static int start_daemon(struct fixture *f)
 
 int fixture_start(struct fixture *f, bool unix_transport, enum dext_iommu_mode mode)
 {
+    return fixture_start_spec(f, unix_transport, mode, "sim:testdev");
+}
+
+int fixture_start_spec(struct fixture *f, bool unix_transport, enum dext_iommu_mode mode,
+                       const char *spec)
+{
     memset(f, 0, sizeof(*f));
     f->unix_transport = unix_transport;
     f->mode = mode;
+    f->spec = spec;
     vdx_log_set(NULL, NULL, VDX_LOG_ERR); /* tests provoke warnings on purpose */
     if (unix_transport) {
         return start_daemon(f);
     }
-    f->dext = make_dext(mode);
+    f->dext = make_dext(mode, spec);
     if (!f->dext) {
         return -1;
     }

@@ -305,6 +305,44 @@ static void map_bar_is_zero_copy(void **state)
     vdx_disconnect(c);
 }
 
+/* vdx_bar_fd: the BAR as a descriptor the caller owns, identical over every
+ * transport; a mapping of it is the device's BAR2; it outlives the
+ * connection. Registers and absent BARs have none. */
+static void bar_fd_is_the_bar(void **state)
+{
+    struct vdx_conn *c = fixture_connect(&fx);
+    uint64_t off = 1, size = 0, v = 0;
+    volatile uint64_t *p;
+    int fd = 0, bad = 0;
+
+    (void)state;
+    OK(vdx_bar_fd(c, 2, &fd, &off, &size));
+    assert_true(fd >= 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(size, TESTDEV_BAR2_DEFAULT_SIZE);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+    assert_true(p != MAP_FAILED);
+    p[32] = 0xabad1deaull;
+    OK(vdx_mmio_read(c, 2, 256, 8, &v));
+    assert_int_equal(v, 0xabad1deaull);
+    OK(vdx_mmio_write(c, 2, 264, 8, 0x5eedull));
+    assert_true(p[33] == 0x5eedull);
+    ST(vdx_bar_fd(c, 0, &bad, NULL, NULL), DEXT_E_UNSUPPORTED); /* registers */
+    assert_int_equal(bad, -1);
+    ST(vdx_bar_fd(c, 1, &bad, NULL, NULL), DEXT_E_NOT_FOUND);
+    ST(vdx_bar_fd(c, 3, &bad, NULL, NULL), DEXT_E_NOT_FOUND); /* upper half */
+    ST(vdx_bar_fd(c, DEXT_NUM_BARS, &bad, NULL, NULL), DEXT_E_BAD_ARGUMENT);
+    ST(vdx_bar_fd(c, 2, NULL, NULL, NULL), DEXT_E_BAD_ARGUMENT);
+    ST(vdx_bar_fd(NULL, 2, &bad, NULL, NULL), DEXT_E_BAD_ARGUMENT);
+    assert_int_equal(bad, -1);
+    OK(vdx_bar_fd(c, 2, &bad, NULL, NULL)); /* outputs other than the fd optional */
+    close(bad);
+    vdx_disconnect(c);
+    assert_true(p[32] == 0xabad1deaull); /* the mapping is the caller's */
+    munmap((void *)p, size);
+    close(fd);
+}
+
 /* ---- DMA buffer and regions ---------------------------------------------------- */
 
 static void dma_buffer(void **state)
@@ -911,6 +949,7 @@ int main(void)
         cmocka_unit_test(bar_info),
         cmocka_unit_test(mmio_registers_and_errors),
         cmocka_unit_test(map_bar_is_zero_copy),
+        cmocka_unit_test(bar_fd_is_the_bar),
         cmocka_unit_test(dma_buffer),
         cmocka_unit_test(dma_region_register_probe_unregister),
         cmocka_unit_test(dma_register_memory_rules),

@@ -638,6 +638,8 @@ static void test_spec_good(void **state)
         "sim:testdev,bar2=4K",
         "sim:testdev,bar2=65536,vectors=0x10",
         "sim:testdev,bar2=2m",
+        "sim:testdev,msix=bar0",
+        "sim:testdev,msix=bar2,bar2=64K",
     };
     struct vdx_dev_host host = {0};
 
@@ -676,6 +678,49 @@ static void test_spec_identity_and_sizes(void **state)
     dev.ops->destroy(dev.dev);
 }
 
+/* msix=bar2: the table and PBA are emulated registers inside BAR2; the rest
+ * of BAR2 stays plain shared memory; BAR0 no longer holds them. */
+static void test_msix_in_bar2(void **state)
+{
+    struct vdx_device dev = {0};
+    char err[256] = "";
+    uint32_t table = 0, pba = 0;
+    uint64_t v = 0;
+    int fd = -1;
+    uint64_t off = 1;
+    uint8_t *mem;
+
+    (void)state;
+    assert_int_equal(
+        vdx_device_create("sim:testdev,msix=bar2", NULL, &dev, err, sizeof(err)), 0);
+    assert_int_equal(dev.ops->config_read(dev.dev, TESTDEV_CAP_MSIX + 4, 4, &table), 0);
+    assert_int_equal(dev.ops->config_read(dev.dev, TESTDEV_CAP_MSIX + 8, 4, &pba), 0);
+    assert_int_equal(table, TESTDEV_MSIX_TABLE_OFF | 2);
+    assert_int_equal(pba, TESTDEV_MSIX_PBA_OFF | 2);
+    /* Entry 0's vector control: masked at reset, read through BAR2. */
+    assert_int_equal(dev.ops->mmio_read(dev.dev, 2, TESTDEV_MSIX_TABLE_OFF + 12, 4, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(
+        dev.ops->mmio_write(dev.dev, 2, TESTDEV_MSIX_TABLE_OFF, 4, 0xfee00000u), 0);
+    assert_int_equal(dev.ops->mmio_read(dev.dev, 2, TESTDEV_MSIX_TABLE_OFF, 4, &v), 0);
+    assert_int_equal(v, 0xfee00000u);
+    /* The shared memory around it is plain memory, and not the table. */
+    assert_int_equal(dev.ops->bar_fd(dev.dev, 2, &fd, &off), 0);
+    assert_int_equal(off, 0);
+    mem = vdx_shm_map(fd, 0, TESTDEV_BAR2_DEFAULT_SIZE);
+    assert_non_null(mem);
+    assert_int_equal(mem[TESTDEV_MSIX_TABLE_OFF], 0);
+    mem[0x10000] = 0x5a;
+    assert_int_equal(dev.ops->mmio_read(dev.dev, 2, 0x10000, 1, &v), 0);
+    assert_int_equal(v, 0x5a);
+    vdx_shm_unmap(mem, TESTDEV_BAR2_DEFAULT_SIZE);
+    close(fd);
+    /* BAR0 no longer decodes the table. */
+    assert_int_equal(dev.ops->mmio_read(dev.dev, 0, TESTDEV_MSIX_TABLE_OFF + 12, 4, &v), 0);
+    assert_int_equal(v, 0);
+    dev.ops->destroy(dev.dev);
+}
+
 static void test_spec_bad(void **state)
 {
     static const struct {
@@ -696,6 +741,9 @@ static void test_spec_bad(void **state)
         {"sim:testdev,bar2=2K", "power of two"},
         {"sim:testdev,bar2=2G", "bar2=2G"},
         {"sim:testdev,bar2=1T", "bar2=1T"},
+        {"sim:testdev,msix=bar1", "msix=bar1"},
+        {"sim:testdev,msix=", "key=value"},
+        {"sim:testdev,msix=bar2,bar2=32K", "64K or more"},
         {"sim:testdev,", "KIND"},
         {",sim:testdev", "KIND"},
         {"sim:testdev,,bdf=00:01.0", "KIND"},
@@ -798,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_spec_good),
         cmocka_unit_test(test_spec_identity_and_sizes),
         cmocka_unit_test(test_spec_bad),
+        cmocka_unit_test(test_msix_in_bar2),
         cmocka_unit_test(test_parse_bdf),
     };
 

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Integration tests of the passthrough backend (src/vfio/): an in-process
- * dext (local transport) with sim:testdev or sim:nvme, the backend over a
- * claimed connection, a vfio-user server on a real socket, all stepped in
- * this process while an in-repo client (adapted from
- * tests/vfio-user/test_vu_server.c) replays QEMU's startup and run-time
- * messages (reference/vfio-user.md §2.13, §3.3).
+ * Integration tests of the passthrough backend (src/vfio/): a dext with
+ * sim:testdev or sim:nvme, reached through the local transport (in-process)
+ * or the unix transport (a daemon in a forked child, tests/core/fixture.c),
+ * every test over both; the backend over a claimed connection, a vfio-user
+ * server on a real socket, stepped in this process while an in-repo client
+ * (adapted from tests/vfio-user/test_vu_server.c) replays QEMU's startup and
+ * run-time messages (reference/vfio-user.md §2.4, §2.13, §3.3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +27,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "../core/fixture.h"
 #include "common/log.h"
 #include "devices/testdev.h"
 #include "dext/core.h"
+#include "platform/platform.h"
 #include "vfio-dext/client.h"
 #include "vfio-user/protocol.h"
 #include "vfio-user/server.h"
@@ -51,8 +54,7 @@ static const char qemu_caps[] =
 /* ---- Fixture: dext + backend + server, stepped by pump() ---------------------------- */
 
 struct fx {
-    struct dext *d;
-    struct vdx_endpoint *ep;
+    struct fixture f; /* the dext: in-process or a daemon */
     struct vdx_conn *conn;
     struct vdx_passthru *pt;
     struct vdx_vu_server *srv;
@@ -82,18 +84,21 @@ static void pump(int ms)
     }
 }
 
-static void fx_up(const char *spec)
-{
-    struct dext_opts o;
-    char err[128];
+/* The transport a test runs over: its prestate. */
+static bool tr_local = false, tr_unix = true;
 
-    vdx_log_set(quiet_log, NULL, VDX_LOG_DEBUG);
+static bool over_unix(void **state)
+{
+    return *(const bool *)*state;
+}
+
+static void fx_up(const char *spec, void **state)
+{
     memset(&g, 0, sizeof(g));
-    dext_opts_default(&o);
-    assert_int_equal(dext_create(&o, &g.d), 0);
-    assert_int_equal(dext_add_device(g.d, spec, err, sizeof(err)), 0);
-    assert_int_equal(vdx_endpoint_local(g.d, &g.ep), DEXT_OK);
-    assert_int_equal(vdx_connect(g.ep, "0000:00:01.0", &g.conn), DEXT_OK);
+    assert_int_equal(fixture_start_spec(&g.f, over_unix(state), DEXT_IOMMU_IDENTITY, spec),
+                     0);
+    vdx_log_set(quiet_log, NULL, VDX_LOG_DEBUG);
+    g.conn = fixture_connect(&g.f);
     assert_int_equal(vdx_passthru_create(g.conn, "0000:00:01.0", &g.pt), 0);
     snprintf(g.dir, sizeof(g.dir), "/tmp/vdx-pt-XXXXXX");
     assert_non_null(mkdtemp(g.dir));
@@ -115,8 +120,7 @@ static void fx_down(void)
     vdx_vu_server_destroy(g.srv);
     vdx_passthru_destroy(g.pt);
     vdx_disconnect(g.conn);
-    vdx_endpoint_free(g.ep);
-    dext_destroy(g.d);
+    fixture_stop(&g.f);
     rmdir(g.dir);
 }
 
@@ -188,8 +192,28 @@ static bool cl_wait(int fd, unsigned ms)
     return false;
 }
 
-/* One reply; descriptors on replies are closed. Returns its size, 0 on EOF. */
-static ssize_t cl_recv(int fd, uint8_t *p, size_t cap)
+/* Descriptors that came with a reply: the first goes to *keep (when not
+ * NULL and still -1), the others are closed. */
+static void cl_take_fds(struct msghdr *msg, int *keep)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int rfd;
+
+            memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (keep != NULL && *keep < 0) {
+                *keep = rfd;
+            } else {
+                assert_null(keep); /* at most one descriptor per reply */
+                close(rfd);
+            }
+        }
+    }
+}
+
+/* One reply; a descriptor goes to *fd_out (NULL: descriptors are closed).
+ * Returns its size, 0 on EOF. */
+static ssize_t cl_recv_fd(int fd, uint8_t *p, size_t cap, int *fd_out)
 {
     size_t got = 0, size = VDX_VU_HDR_SIZE;
 
@@ -208,14 +232,7 @@ static ssize_t cl_recv(int fd, uint8_t *p, size_t cap)
         if (n <= 0) {
             return 0;
         }
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-            for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                int rfd;
-
-                memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                close(rfd);
-            }
-        }
+        cl_take_fds(&msg, fd_out);
         got += (size_t)n;
         if (got == VDX_VU_HDR_SIZE && size == VDX_VU_HDR_SIZE) {
             size = get32(p + 4);
@@ -223,6 +240,11 @@ static ssize_t cl_recv(int fd, uint8_t *p, size_t cap)
         }
     }
     return (ssize_t)size;
+}
+
+static ssize_t cl_recv(int fd, uint8_t *p, size_t cap)
+{
+    return cl_recv_fd(fd, p, cap, NULL);
 }
 
 struct msg {
@@ -389,7 +411,7 @@ static uint64_t dext_counter(const char *name)
     struct json_object *root, *devs, *ctr, *v;
     uint64_t r;
 
-    assert_int_equal(vdx_dext_status(g.ep, &js), DEXT_OK);
+    assert_int_equal(vdx_dext_status(g.f.ep, &js), DEXT_OK);
     root = json_tokener_parse(js);
     assert_non_null(root);
     assert_true(json_object_object_get_ex(root, "devices", &devs));
@@ -422,6 +444,89 @@ static uint64_t efd_read(int fd)
     return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v) ? v : 0;
 }
 
+/* A DEVICE_GET_REGION_INFO reply, decoded (reference/vfio-user.md §2.4). */
+struct rinfo {
+    uint32_t argsz, flags, cap_offset;
+    uint64_t size, offset;
+    uint32_t nr_areas;
+    struct vdx_vu_sparse_area areas[VDX_VU_MAX_SPARSE_AREAS];
+    int fd; /* the descriptor that came with the reply, or -1 */
+};
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+/* The sparse-mmap capability at cap (the only one the backend sends). */
+static void rinfo_caps(const uint8_t *info, size_t len, struct rinfo *ri)
+{
+    const uint8_t *cap = info + ri->cap_offset;
+
+    assert_int_equal(ri->cap_offset, VDX_VU_REGION_INFO_SIZE);
+    assert_true(len >= ri->cap_offset + VDX_VU_SPARSE_CAP_SIZE);
+    assert_int_equal(get16(cap), VDX_VU_REGION_CAP_SPARSE_MMAP);
+    assert_int_equal(get16(cap + 2), VDX_VU_SPARSE_MMAP_VERSION);
+    assert_int_equal(get32(cap + 4), 0); /* next: none */
+    ri->nr_areas = get32(cap + 8);
+    assert_true(ri->nr_areas > 0 && ri->nr_areas <= VDX_VU_MAX_SPARSE_AREAS);
+    assert_int_equal(len, VDX_VU_REGION_INFO_SIZE + VDX_VU_SPARSE_CAP_SIZE +
+                              VDX_VU_SPARSE_AREA_SIZE * ri->nr_areas);
+    for (uint32_t i = 0; i < ri->nr_areas; i++) {
+        const uint8_t *a = cap + VDX_VU_SPARSE_CAP_SIZE + VDX_VU_SPARSE_AREA_SIZE * i;
+
+        ri->areas[i] = (struct vdx_vu_sparse_area){get64(a), get64(a + 8)};
+    }
+}
+
+/* Region info of `index` asked with `argsz`, as QEMU does. */
+static void q_region_info(int fd, uint32_t index, uint32_t argsz, struct rinfo *ri)
+{
+    struct msg m;
+    uint8_t rep[512];
+    ssize_t n;
+
+    msg_begin(&m, VDX_VU_CMD_DEVICE_GET_REGION_INFO);
+    m32(&m, argsz), m32(&m, 0), m32(&m, index), m32(&m, 0), m64(&m, 0), m64(&m, 0);
+    put32(m.b + 4, (uint32_t)m.n);
+    cl_send(fd, m.b, m.n, NULL, 0);
+    memset(ri, 0, sizeof(*ri));
+    ri->fd = -1;
+    n = cl_recv_fd(fd, rep, sizeof(rep), &ri->fd);
+    assert_true(n >= VDX_VU_HDR_SIZE + VDX_VU_REGION_INFO_SIZE);
+    assert_int_equal(get32(rep + 8) & VDX_VU_F_ERROR, 0);
+    ri->argsz = get32(rep + 16);
+    ri->flags = get32(rep + 20);
+    assert_int_equal(get32(rep + 24), index);
+    ri->cap_offset = get32(rep + 28);
+    ri->size = get64(rep + 32);
+    ri->offset = get64(rep + 40);
+    if (ri->flags & VDX_VU_REGION_F_CAPS) {
+        rinfo_caps(rep + 16, (size_t)n - 16, ri);
+    } else {
+        assert_int_equal(ri->cap_offset, 0);
+        assert_int_equal(n, VDX_VU_HDR_SIZE + VDX_VU_REGION_INFO_SIZE);
+    }
+}
+
+/* QEMU's two steps: argsz 32, then the argsz the reply asked for. */
+static void q_region_full(int fd, uint32_t index, struct rinfo *ri)
+{
+    uint32_t need;
+
+    q_region_info(fd, index, VDX_VU_REGION_INFO_SIZE, ri);
+    if (ri->argsz <= VDX_VU_REGION_INFO_SIZE) {
+        return;
+    }
+    assert_int_equal(ri->fd, -1); /* the fd comes only with the full reply */
+    need = ri->argsz;
+    q_region_info(fd, index, need, ri);
+    assert_int_equal(ri->argsz, need);
+}
+
+#define RW      (VDX_VU_REGION_F_READ | VDX_VU_REGION_F_WRITE)
+#define RW_MMAP (RW | VDX_VU_REGION_F_MMAP)
+
 /* ---- Tests -------------------------------------------------------------------------- */
 
 static void test_regions_and_config_reads(void **state)
@@ -429,8 +534,7 @@ static void test_regions_and_config_reads(void **state)
     uint8_t cfg[4096], dev[4096];
     int fd;
 
-    (void)state;
-    fx_up("sim:testdev");
+    fx_up("sim:testdev", state);
     fd = q_start();
     assert_int_equal(q_region_size(fd, 0), TESTDEV_BAR0_SIZE);
     assert_int_equal(q_region_size(fd, 1), 0);
@@ -453,11 +557,13 @@ static void test_config_write_filter(void **state)
 {
     struct vdx_passthru_stats st;
     uint32_t bar0, status, cmd, msix;
+    uint64_t sts0, bars0;
     int fd;
 
-    (void)state;
-    fx_up("sim:testdev");
+    fx_up("sim:testdev", state);
     fd = q_start();
+    sts0 = dext_counter("config_writes_status");
+    bars0 = dext_counter("config_writes_bar");
     assert_int_equal(vdx_config_read(g.conn, 0x10, 2, &bar0), DEXT_OK);
     assert_int_equal(vdx_config_read(g.conn, 0x06, 2, &status), DEXT_OK);
     /* BAR sizing and QEMU's reset writes of 0 to the six BARs: dropped. */
@@ -491,6 +597,10 @@ static void test_config_write_filter(void **state)
     vdx_passthru_stats(g.pt, &st);
     assert_int_equal(st.cfg_writes_forwarded, 1);
     assert_int_equal(st.cfg_writes, 11);
+    /* The dext's own count: no STATUS or BAR write reached the device. */
+    assert_int_equal(dext_counter("config_writes_status"), sts0);
+    assert_int_equal(dext_counter("config_writes_bar"), bars0);
+    assert_true(dext_counter("config_writes_command") >= 4);
     q_close(fd);
     fx_down();
 }
@@ -500,9 +610,8 @@ static void test_bar_dma_irq_reset(void **state)
     int fd, efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct vdx_passthru_stats st;
 
-    (void)state;
     assert_true(efd >= 0);
-    fx_up("sim:testdev");
+    fx_up("sim:testdev", state);
     fd = q_start();
     /* BAR0 scratch register through REGION_WRITE/READ (trapped, MMIO selectors). */
     wr(fd, 0, TESTDEV_REG_SCRATCH, 0xdeadbeefu, 4);
@@ -539,6 +648,15 @@ static void test_bar_dma_irq_reset(void **state)
     assert_int_equal(efd_read(efd), 0);
     vdx_passthru_stats(g.pt, &st);
     assert_int_equal(st.irqs_delivered, 1);
+    /* ERR: one eventfd; signalled when the device is lost. */
+    q_set_irqs(fd, EVT_TRIG, VDX_VU_PCI_ERR_IRQ, 0, 1, &efd, 1);
+    vdx_passthru_report_lost(g.pt);
+    assert_int_equal(efd_read(efd), 1);
+    vdx_passthru_stats(g.pt, &st);
+    assert_int_equal(st.errors_reported, 1);
+    q_set_irqs(fd, NONE_TRIG, VDX_VU_PCI_ERR_IRQ, 0, 0, NULL, 0);
+    vdx_passthru_report_lost(g.pt); /* de-assigned: nothing to signal */
+    assert_int_equal(efd_read(efd), 0);
     /* DEVICE_RESET resets the scratch register. */
     q_reset(fd);
     assert_int_equal(rd(fd, 0, TESTDEV_REG_SCRATCH, 4), 0);
@@ -551,15 +669,25 @@ static void test_bar_dma_irq_reset(void **state)
 static void test_nvme_startup(void **state)
 {
     uint8_t cfg[4096], dev[4096];
+    struct vdx_passthru_stats st;
+    struct rinfo ri;
     uint32_t bar0;
-    int fd;
+    int fd, bfd = 0;
 
-    (void)state;
-    fx_up("sim:nvme,size=16M");
+    fx_up("sim:nvme,size=16M", state);
     fd = q_start();
     assert_int_equal(vdx_get_bar_info(g.conn, 0, NULL, NULL, NULL), DEXT_OK);
     assert_true(q_region_size(fd, 0) >= 0x2000);
     assert_int_equal(q_region_size(fd, 7), 4096);
+    /* BAR0 is registers, doorbells and the MSI-X table: not mmappable. */
+    q_region_full(fd, 0, &ri);
+    assert_int_equal(ri.flags, RW);
+    assert_int_equal(ri.argsz, VDX_VU_REGION_INFO_SIZE);
+    assert_int_equal(ri.fd, -1);
+    assert_int_equal(vdx_bar_fd(g.conn, 0, &bfd, NULL, NULL), DEXT_E_UNSUPPORTED);
+    assert_int_equal(bfd, -1);
+    vdx_passthru_stats(g.pt, &st);
+    assert_int_equal(st.bars_mmappable, 0);
     q_read(fd, CFG, 0, cfg, sizeof(cfg));
     assert_int_equal(vdx_config_read_block(g.conn, 0, dev, sizeof(dev)), DEXT_OK);
     assert_memory_equal(cfg, dev, sizeof(cfg));
@@ -572,13 +700,193 @@ static void test_nvme_startup(void **state)
     fx_down();
 }
 
+/* Map every sparse area of ri at its offset in ri->fd; base[] covers the
+ * whole region (PROT_NONE outside the areas). Returns base. */
+static uint8_t *map_areas(const struct rinfo *ri)
+{
+    uint8_t *base = mmap(NULL, ri->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    assert_true(base != MAP_FAILED);
+    for (uint32_t i = 0; i < ri->nr_areas; i++) {
+        const struct vdx_vu_sparse_area *a = &ri->areas[i];
+        void *p = mmap(base + a->offset, a->size, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_FIXED, ri->fd, (off_t)(ri->offset + a->offset));
+
+        assert_true(p == base + a->offset);
+    }
+    return base;
+}
+
+static uint64_t dev_read(unsigned bar, uint64_t off)
+{
+    uint64_t v = 0;
+
+    assert_int_equal(vdx_mmio_read(g.conn, bar, off, 8, &v), DEXT_OK);
+    return v;
+}
+
+/*
+ * sim:testdev BAR2 (shared memfd): MMAP + a one-area sparse capability + the
+ * fd, with the argsz two-step; the mapping, REGION_READ/WRITE and the
+ * device's MMIO view are the same bytes, in every direction. BAR0
+ * (registers) is not mmappable.
+ */
+static void test_bar2_mmap(void **state)
+{
+    struct vdx_passthru_stats st0, st;
+    uint8_t buf[4096];
+    struct rinfo ri;
+    uint64_t *w;
+    uint8_t *map;
+    int fd;
+
+    fx_up("sim:testdev", state);
+    fd = q_start();
+    vdx_passthru_stats(g.pt, &st0);
+    assert_int_equal(st0.bars_mmappable, 1);
+    q_region_info(fd, 2, VDX_VU_REGION_INFO_SIZE, &ri);
+    assert_int_equal(ri.flags, RW_MMAP); /* no CAPS: they did not fit */
+    assert_int_equal(ri.argsz, VDX_VU_REGION_INFO_SIZE + VDX_VU_SPARSE_CAP_SIZE +
+                                   VDX_VU_SPARSE_AREA_SIZE);
+    assert_int_equal(ri.fd, -1);
+    q_region_full(fd, 2, &ri);
+    assert_int_equal(ri.flags, RW_MMAP | VDX_VU_REGION_F_CAPS);
+    assert_int_equal(ri.size, TESTDEV_BAR2_DEFAULT_SIZE);
+    assert_int_equal(ri.nr_areas, 1);
+    assert_int_equal(ri.areas[0].offset, 0);
+    assert_int_equal(ri.areas[0].size, TESTDEV_BAR2_DEFAULT_SIZE);
+    assert_true(ri.fd >= 0);
+    map = map_areas(&ri);
+    w = (uint64_t *)(void *)map;
+    /* device -> mapping and REGION_READ */
+    assert_int_equal(vdx_mmio_write(g.conn, 2, 0x200, 8, 0x0123456789abcdefull), DEXT_OK);
+    assert_int_equal(w[0x200 / 8], 0x0123456789abcdefull);
+    assert_int_equal(rd(fd, 2, 0x200, 8), 0x0123456789abcdefull);
+    /* mapping -> device and REGION_READ */
+    w[0x300 / 8] = 0xfeedfacecafef00dull;
+    assert_int_equal(dev_read(2, 0x300), 0xfeedfacecafef00dull);
+    assert_int_equal(rd(fd, 2, 0x300, 8), 0xfeedfacecafef00dull);
+    /* REGION_WRITE to a mapped area (QEMU may still send one) -> mapping, device */
+    wr(fd, 2, 0x400, 0x1122334455667788ull, 8);
+    assert_int_equal(w[0x400 / 8], 0x1122334455667788ull);
+    assert_int_equal(dev_read(2, 0x400), 0x1122334455667788ull);
+    /* A whole page, at the end of the BAR, both ways. */
+    for (unsigned i = 0; i < sizeof(buf); i++) {
+        map[TESTDEV_BAR2_DEFAULT_SIZE - sizeof(buf) + i] = (uint8_t)(i * 13 + 1);
+    }
+    q_read(fd, 2, TESTDEV_BAR2_DEFAULT_SIZE - sizeof(buf), buf, sizeof(buf));
+    assert_memory_equal(buf, map + TESTDEV_BAR2_DEFAULT_SIZE - sizeof(buf), sizeof(buf));
+    /* Only the REGION_READ/WRITEs above were trapped accesses. */
+    vdx_passthru_stats(g.pt, &st);
+    assert_int_equal(st.bar_reads - st0.bar_reads, 3);
+    assert_int_equal(st.bar_writes - st0.bar_writes, 1);
+    munmap(map, TESTDEV_BAR2_DEFAULT_SIZE);
+    close(ri.fd);
+    /* BAR0: device registers (and the MSI-X table), trapped only. */
+    q_region_full(fd, 0, &ri);
+    assert_int_equal(ri.flags, RW);
+    assert_int_equal(ri.argsz, VDX_VU_REGION_INFO_SIZE);
+    assert_int_equal(ri.fd, -1);
+    q_close(fd);
+    fx_down();
+}
+
+/* A REGION_READ that must fail with errno `err`. */
+static void q_read_err(int fd, uint32_t region, uint64_t off, uint32_t count, uint32_t err)
+{
+    struct msg m;
+    uint8_t rep[64];
+
+    msg_begin(&m, VDX_VU_CMD_REGION_READ);
+    m64(&m, off), m32(&m, region), m32(&m, count);
+    put32(m.b + 4, (uint32_t)m.n);
+    cl_send(fd, m.b, m.n, NULL, 0);
+    assert_int_equal(cl_recv(fd, rep, sizeof(rep)), VDX_VU_HDR_SIZE);
+    assert_true(get32(rep + 8) & VDX_VU_F_ERROR);
+    assert_int_equal(get32(rep + 12), err);
+}
+
+/* Whether [off, off + len) touches [hoff, hoff + hlen). */
+static bool touches(uint64_t off, uint64_t len, uint64_t hoff, uint64_t hlen)
+{
+    return off < hoff + hlen && hoff < off + len;
+}
+
+/*
+ * sim:testdev,msix=bar2: the MSI-X table and PBA live in the shared BAR2.
+ * The sparse areas cover exactly the pages that hold neither; the trapped
+ * path serves the table and PBA from the device (not the shared memory),
+ * the rest through the mapping.
+ */
+static void test_bar2_msix_pages_excluded(void **state)
+{
+    const uint64_t page = vdx_page_size(), tlen = TESTDEV_DEFAULT_VECTORS * 16;
+    struct rinfo ri;
+    uint64_t mem_size = 0;
+    uint8_t *map, *mem = NULL;
+    int fd;
+
+    fx_up("sim:testdev,msix=bar2", state);
+    fd = q_start();
+    q_region_full(fd, 2, &ri);
+    assert_true(ri.fd >= 0);
+    assert_int_equal(ri.flags, RW_MMAP | VDX_VU_REGION_F_CAPS);
+    if (page == 4096) {
+        assert_int_equal(ri.nr_areas, 3);
+    }
+    for (uint64_t p = 0; p < ri.size; p += page) {
+        bool hole = touches(p, page, TESTDEV_MSIX_PBA_OFF, 8) ||
+                    touches(p, page, TESTDEV_MSIX_TABLE_OFF, tlen);
+        bool mapped = false;
+
+        for (uint32_t i = 0; i < ri.nr_areas; i++) {
+            assert_int_equal(ri.areas[i].offset % page, 0);
+            assert_int_equal(ri.areas[i].size % page, 0);
+            mapped |= p >= ri.areas[i].offset && p < ri.areas[i].offset + ri.areas[i].size;
+        }
+        if (hole == mapped) {
+            fail_msg("page 0x%llx: in a hole %d, in an area %d", (unsigned long long)p,
+                     hole, mapped);
+        }
+    }
+    map = map_areas(&ri);
+    /* Table entry 1's address: written and read back through the device's
+     * table, while the shared memory under it stays untouched. */
+    assert_int_equal(vdx_map_bar(g.conn, 2, (void **)&mem, &mem_size, NULL, NULL), DEXT_OK);
+    wr(fd, 2, TESTDEV_MSIX_TABLE_OFF + 16, 0xfee01000u, 4);
+    assert_int_equal(dev_read(2, TESTDEV_MSIX_TABLE_OFF + 16) & 0xffffffffu, 0xfee01000u);
+    assert_int_equal(rd(fd, 2, TESTDEV_MSIX_TABLE_OFF + 16, 4), 0xfee01000u);
+    assert_int_equal(mem[TESTDEV_MSIX_TABLE_OFF + 17], 0);
+    assert_int_equal(rd(fd, 2, TESTDEV_MSIX_PBA_OFF, 8), dev_read(2, TESTDEV_MSIX_PBA_OFF));
+    /* A long access over the table would be hundreds of dext calls: refused. */
+    q_read_err(fd, 2, TESTDEV_MSIX_TABLE_OFF - 0x800, 0x1000, EINVAL);
+    /* Around them, plain shared memory. */
+    map[0x10008] = 0xa5;
+    assert_int_equal(rd(fd, 2, 0x10008, 1), 0xa5);
+    munmap(map, ri.size);
+    close(ri.fd);
+    q_close(fd);
+    fx_down();
+}
+
+/* Test fn over transport tr (local or unix). */
+#define OVER(fn, tr) {#fn " (" #tr ")", fn, NULL, NULL, &tr_##tr}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_regions_and_config_reads),
-        cmocka_unit_test(test_config_write_filter),
-        cmocka_unit_test(test_bar_dma_irq_reset),
-        cmocka_unit_test(test_nvme_startup),
+        OVER(test_regions_and_config_reads, local),
+        OVER(test_regions_and_config_reads, unix),
+        OVER(test_config_write_filter, local),
+        OVER(test_config_write_filter, unix),
+        OVER(test_bar_dma_irq_reset, local),
+        OVER(test_bar_dma_irq_reset, unix),
+        OVER(test_nvme_startup, local),
+        OVER(test_nvme_startup, unix),
+        OVER(test_bar2_mmap, local),
+        OVER(test_bar2_mmap, unix),
+        OVER(test_bar2_msix_pages_excluded, local),
+        OVER(test_bar2_msix_pages_excluded, unix),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
