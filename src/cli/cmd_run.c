@@ -259,7 +259,7 @@ static bool runnable(const char *prog)
 /* The test guest's files into kernel/initrd; an exit code. */
 static int find_guest(const struct run_opts *o, char *kernel, char *initrd, size_t len)
 {
-    static const char *const initrds[] = {"initrd.img", "initrd.gz"};
+    static const char *const initrds[] = {"initrd.img"};
     const char *dir = o->guest, *env = getenv("VFIO_DEXT_GUEST");
 
     if (dir == NULL) {

@@ -64,7 +64,7 @@ boot() {
         -object memory-backend-memfd,id=mem,size=512M,share=on \
         -machine q35,memory-backend=mem -nographic -vga none -net none -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-        -kernel "$GUEST/vmlinux" -initrd "$GUEST/initrd.gz" \
+        -kernel "$GUEST/vmlinux" -initrd "$GUEST/initrd.img" \
         -append "console=ttyS0 quiet panic=-1 e2e_cmd64=$(printf %s "$cmd" | base64 -w0)" \
         -device "{\"driver\":\"vfio-user-pci\",\"socket\":{\"path\":\"$TMP/vu.sock\",\"type\":\"unix\"},\"addr\":\"05.0\"}" \
         >"$TMP/$name-serial.log" 2>"$TMP/$name-qemu.err" </dev/null
