@@ -9,6 +9,8 @@
 #   make run         boot QEMU + the test guest on a passed-through sim:nvme
 #   make probe       start a dext with sim:testdev, probe it, stop it
 #   make bench       benchmark the dext (bench/run-dext-bench.sh)
+#   make bench-guest fio in the test guest: sim:nvme over vfio-user vs QEMU's nvme
+#                    (bench/run-guest-bench.sh; BENCH_GUEST_ARGS, e.g. --boots 3)
 #   make clean       remove both build directories
 
 MESON ?= meson
@@ -18,7 +20,7 @@ BUILD_ASAN ?= build-asan
 VFIO_DEXT = $(BUILD)/src/cli/vfio-dext
 RUN_TIMEOUT ?= 900
 
-.PHONY: all deps build build-asan test run probe bench clean
+.PHONY: all deps build build-asan test run probe bench bench-guest clean
 # deps before builds before tests, even under make -j
 .NOTPARALLEL:
 
@@ -109,6 +111,9 @@ probe: deps build
 
 bench:
 	@BUILD=$(BUILD) bench/run-dext-bench.sh
+
+bench-guest: build
+	@BUILD=$(BUILD) bench/run-guest-bench.sh $(BENCH_GUEST_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
