@@ -13,6 +13,15 @@
  * the host moves the CQ head. Asynchronous Event Requests are the only
  * commands held: they complete when an event happens.
  *
+ * Doorbell Buffer Config (OACS bit 8) lets the host publish I/O queue tails
+ * and heads in a shadow page and ring a register only when the controller's
+ * EventIdx asks for it. With no thread of its own the controller asks for
+ * every submission (EventIdx = the tail it processed, then a second look at
+ * the shadow closes the race with a host that saw the old EventIdx) and for
+ * no completion (EventIdx = the CQ tail; the head is read from the shadow
+ * when the CQ looks full). Each trapped register write costs a socket round
+ * trip over vfio-user, so this halves the doorbell messages per I/O.
+ *
  * Data path: the PRPs of a command are mapped to segments and bus-contiguous
  * neighbours merged, so one host->dma_rw moves each contiguous run. Reads
  * from a RAM store go straight from the store to host memory (one copy);
@@ -33,6 +42,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +61,13 @@
 #define NV_ERRLOG_LEN (NVME_SIM_ELPE + 1u)
 #define NV_AEC_MASK   0xffu /* SMART critical warnings; no notices (OAES = 0) */
 #define NV_NO_QUEUE   0xffffu
+
+/* Doorbell Buffer Config (Base §5.8): a queue's slot in the shadow doorbell
+ * and EventIdx pages is where its doorbell register is, relative to DBS. */
+#define NV_DBBUF_SLOT(qid, is_cq)                                                          \
+    ((2u * (qid) + ((is_cq) ? 1u : 0u)) * NVME_DB_STRIDE(NVME_SIM_DSTRD))
+#define NV_DBBUF_SPAN    NV_DBBUF_SLOT(NV_NQ, false) /* bytes used in each page */
+#define NV_SHADOW_PASSES 64u /* looks at a shadow SQ tail per doorbell */
 
 /* The CC fields implemented (Base §3.1.3.5): EN, CSS, MPS, AMS, SHN, IOSQES,
  * IOCQES; the others read 0. */
@@ -83,7 +100,8 @@ struct nv_cq {
     uint16_t nsq; /* submission queues bound to it */
     bool live;
     bool ien;
-    bool phase; /* phase tag of the next entry posted */
+    bool phase;     /* phase tag of the next entry posted */
+    bool want_head; /* doorbell buffer: an SQ stalled on it, EventIdx asks for the head */
 };
 
 /* Feature values (Base §5.27.1); reset to the defaults on controller reset. */
@@ -122,6 +140,7 @@ struct nv_stats {
     uint64_t cfs_events, doorbell_errors, aer_completed, events_dropped;
     uint64_t resets, resets_flr, resets_hot, shutdowns;
     uint64_t interrupts_raised;
+    uint64_t doorbell_writes, dbbuf_configs, shadow_reads, sq_parked;
 };
 
 struct nvme_dev {
@@ -145,6 +164,10 @@ struct nvme_dev {
     struct nv_cq cq[NV_NQ];
     struct nv_feat feat, feat_default;
     struct nv_aer aer;
+    struct {
+        uint64_t dbs, eis; /* shadow doorbell and EventIdx pages (bus addresses) */
+        bool on;           /* configured since the last controller reset */
+    } dbbuf;
     uint64_t irq_pending[2]; /* CQs that received entries since the last flush */
     uint8_t crit_warn;       /* SMART critical warning */
 
@@ -161,6 +184,8 @@ struct nvme_dev {
 };
 
 _Static_assert(NV_NQ <= 128, "irq_pending holds 128 queue ids");
+_Static_assert(NV_DBBUF_SPAN <= NVME_SIM_PAGE_SIZE,
+               "Base §5.8: every queue's doorbell fits in one memory page");
 
 static const struct nvme_ns_limits *ns_limits(const struct nvme_dev *n,
                                               struct nvme_ns_limits *lim)
@@ -271,6 +296,65 @@ static void errlog_add(struct nvme_dev *n, uint16_t sqid, uint16_t cid, uint16_t
     n->errlog_next = (n->errlog_next + 1) % NV_ERRLOG_LEN;
 }
 
+/* ---- Doorbell buffer (Base §5.8) --------------------------------------------------- */
+
+/* With a doorbell buffer configured, the host writes each I/O queue's tail or
+ * head into its shadow slot first and rings the register only when the value
+ * passes the EventIdx the controller left in the same slot of the EventIdx
+ * page. The controller takes the values from the shadow page (a doorbell
+ * write is a prompt to look; its value may be older than the shadow). The
+ * admin queue keeps its register doorbells, as Linux uses it. */
+static bool dbbuf_used(const struct nvme_dev *n, uint16_t qid)
+{
+    return n->dbbuf.on && qid != 0;
+}
+
+static int dbbuf_rw(struct nvme_dev *n, uint64_t page, uint16_t qid, bool is_cq,
+                    uint32_t *val, enum vdx_dma_dir dir)
+{
+    uint8_t b[4] = {(uint8_t)*val, (uint8_t)(*val >> 8), (uint8_t)(*val >> 16),
+                    (uint8_t)(*val >> 24)};
+
+    if (dma(n, page + NV_DBBUF_SLOT(qid, is_cq), b, sizeof(b), dir)) {
+        return -EFAULT;
+    }
+    *val =
+        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return 0;
+}
+
+/* Publish an EventIdx. A page the IOMMU refuses is Controller Fatal Status,
+ * as for the queues themselves. */
+static int ei_put(struct nvme_dev *n, uint16_t qid, bool is_cq, uint32_t val)
+{
+    if (dbbuf_rw(n, n->dbbuf.eis, qid, is_cq, &val, VDX_DMA_FROM_DEVICE)) {
+        nv_fatal(n, "write the EventIdx of", qid);
+        return -EFAULT;
+    }
+    return 0;
+}
+
+static int shadow_get(struct nvme_dev *n, uint16_t qid, bool is_cq, uint32_t *val)
+{
+    *val = 0;
+    n->st.shadow_reads++;
+    if (dbbuf_rw(n, n->dbbuf.dbs, qid, is_cq, val, VDX_DMA_TO_DEVICE)) {
+        nv_fatal(n, "read the shadow doorbell of", qid);
+        return -EFAULT;
+    }
+    return 0;
+}
+
+/* After posting to `cq`: the EventIdx is its tail, which the host's head can
+ * reach but not pass, so consuming entries rings no doorbell; while an SQ is
+ * stalled on it, its head, so the next head update does. */
+static void cq_publish_ei(struct nvme_dev *n, uint16_t cqid)
+{
+    const struct nv_cq *cq = &n->cq[cqid];
+
+    ei_put(n, cqid, true, cq->want_head ? cq->head : cq->tail);
+}
+
 static bool cq_full(const struct nv_cq *cq)
 {
     return (cq->tail + 1) % cq->size == cq->head;
@@ -311,6 +395,9 @@ static void irq_flush(struct nvme_dev *n)
             unsigned q = w * 64 + (unsigned)__builtin_ctzll(bits);
 
             bits &= bits - 1;
+            if (q < NV_NQ && n->cq[q].live && dbbuf_used(n, (uint16_t)q)) {
+                cq_publish_ei(n, (uint16_t)q); /* before the host looks */
+            }
             if (q < NV_NQ && n->cq[q].live && n->cq[q].ien) {
                 n->st.interrupts_raised++;
                 simpci_raise(n->pci, n->cq[q].iv);
@@ -405,6 +492,128 @@ static void temp_check(struct nvme_dev *n)
     }
 }
 
+/* Take an I/O SQ's tail from its shadow doorbell. False when it cannot be
+ * read (CFS) or is out of range (an invalid doorbell value, as a register
+ * write would be). */
+static bool sq_shadow_tail(struct nvme_dev *n, uint16_t qid)
+{
+    uint32_t v;
+
+    if (shadow_get(n, qid, false, &v)) {
+        return false;
+    }
+    if (v >= n->sq[qid].size) {
+        doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, qid, v);
+        return false;
+    }
+    n->sq[qid].tail = v;
+    return true;
+}
+
+/* Take an I/O CQ's head from its shadow doorbell; a head outside the
+ * entries posted is an invalid doorbell value and changes nothing. */
+static void cq_shadow_head(struct nvme_dev *n, uint16_t cqid)
+{
+    struct nv_cq *cq = &n->cq[cqid];
+    uint32_t v;
+
+    if (shadow_get(n, cqid, true, &v)) {
+        return;
+    }
+    if (!nvme_cq_head_valid(cq->size, cq->head, cq->tail, v)) {
+        doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, cqid, v);
+        return;
+    }
+    cq->head = v;
+}
+
+/* Room for one more entry? The host of a doorbell buffer moves the head in
+ * its shadow only, so look there before calling the queue full. */
+static bool cq_room(struct nvme_dev *n, uint16_t cqid)
+{
+    struct nv_cq *cq = &n->cq[cqid];
+
+    if (cq_full(cq) && dbbuf_used(n, cqid) && nv_ready(n)) {
+        cq_shadow_head(n, cqid);
+    }
+    return !cq_full(cq);
+}
+
+/* A full CQ of a doorbell buffer: ask for the next head update (EventIdx =
+ * head), then look at the shadow once more, for a head the host moved before
+ * it saw that EventIdx and so did not ring. True when there is room now. */
+static bool cq_want_head(struct nvme_dev *n, uint16_t cqid)
+{
+    struct nv_cq *cq = &n->cq[cqid];
+
+    if (!dbbuf_used(n, cqid)) {
+        return false;
+    }
+    cq->want_head = true;
+    if (ei_put(n, cqid, true, cq->head)) {
+        return false;
+    }
+    atomic_thread_fence(memory_order_seq_cst); /* EventIdx store before the shadow load */
+    return cq_room(n, cqid);
+}
+
+/* Doorbell Buffer Config: PRP1 the shadow doorbell page, PRP2 the EventIdx
+ * page, each page aligned (Base §5.8). Queues that exist already get their
+ * current values in both pages; replaces an earlier configuration. */
+static uint16_t adm_dbbuf_config(struct nvme_dev *n, const struct nvme_cmd *c,
+                                 uint32_t *dw0, bool *post)
+{
+    uint8_t probe[NV_DBBUF_SPAN];
+
+    (void)dw0;
+    (void)post;
+    if ((c->prp1 | c->prp2) & (NVME_SIM_PAGE_SIZE - 1u)) {
+        return NVME_SC_INVALID_FIELD;
+    }
+    if (dma(n, c->prp1, probe, sizeof(probe), VDX_DMA_TO_DEVICE) ||
+        dma(n, c->prp2, probe, sizeof(probe), VDX_DMA_TO_DEVICE)) {
+        n->st.dma_errors++;
+        return NVME_SC_DATA_XFER_ERROR; /* keeps an earlier configuration */
+    }
+    n->dbbuf.dbs = c->prp1;
+    n->dbbuf.eis = c->prp2;
+    n->dbbuf.on = true;
+    n->st.dbbuf_configs++;
+    for (uint16_t q = 1; q <= n->nq; q++) {
+        uint32_t tail = n->sq[q].tail, head = n->cq[q].head;
+        bool bad = (n->sq[q].live &&
+                    (dbbuf_rw(n, n->dbbuf.dbs, q, false, &tail, VDX_DMA_FROM_DEVICE) ||
+                     ei_put(n, q, false, tail))) ||
+                   (n->cq[q].live &&
+                    (dbbuf_rw(n, n->dbbuf.dbs, q, true, &head, VDX_DMA_FROM_DEVICE) ||
+                     ei_put(n, q, true, head)));
+
+        if (bad) {
+            n->dbbuf.on = false; /* pages readable, not writable */
+            n->st.dma_errors++;
+            return NVME_SC_DATA_XFER_ERROR;
+        }
+    }
+    return NVME_SC_SUCCESS;
+}
+
+/* A queue created with a doorbell buffer starts at 0 in both pages, whatever
+ * an earlier queue left there. */
+static uint16_t dbbuf_queue_init(struct nvme_dev *n, uint16_t qid, bool is_cq)
+{
+    uint32_t zero = 0;
+
+    if (!dbbuf_used(n, qid)) {
+        return NVME_SC_SUCCESS;
+    }
+    if (dbbuf_rw(n, n->dbbuf.dbs, qid, is_cq, &zero, VDX_DMA_FROM_DEVICE) ||
+        dbbuf_rw(n, n->dbbuf.eis, qid, is_cq, &zero, VDX_DMA_FROM_DEVICE)) {
+        n->st.dma_errors++;
+        return NVME_SC_DATA_XFER_ERROR;
+    }
+    return NVME_SC_SUCCESS;
+}
+
 /* ---- Controller state ------------------------------------------------------------ */
 
 static void feat_defaults(struct nvme_dev *n)
@@ -428,6 +637,7 @@ static void drop_state(struct nvme_dev *n)
     memset(n->cq, 0, sizeof(n->cq));
     memset(&n->aer, 0, sizeof(n->aer));
     memset(n->irq_pending, 0, sizeof(n->irq_pending));
+    memset(&n->dbbuf, 0, sizeof(n->dbbuf)); /* not retained across a reset (Base §5.8) */
     n->feat = n->feat_default;
     n->crit_warn &= (uint8_t)~NVME_SMART_CRIT_TEMPERATURE;
     n->r.intms = 0;
@@ -645,7 +855,7 @@ static void process_sq(struct nvme_dev *n, uint16_t qid)
         if (!nv_ready(n)) {
             return;
         }
-        if (cq_full(&n->cq[sq->cqid])) {
+        if (!cq_room(n, sq->cqid) && !cq_want_head(n, sq->cqid)) {
             sq->stalled = true;
             return;
         }
@@ -663,6 +873,48 @@ static bool queue_exists(const struct nvme_dev *n, uint16_t qid, bool is_cq)
     return qid <= n->nq && (is_cq ? n->cq[qid].live : n->sq[qid].live);
 }
 
+/* Run an I/O SQ of a doorbell buffer: process up to the shadow tail, leave
+ * EventIdx = that tail so the next submission rings, then look at the shadow
+ * again for a submission made before the host saw the new EventIdx (it did
+ * not ring). A host still submitting after NV_SHADOW_PASSES passes is parked
+ * as if its CQ were full: the head update that consumes the completions just
+ * posted rings, and resumes it. */
+static void sq_run_shadow(struct nvme_dev *n, uint16_t qid)
+{
+    struct nv_sq *sq = &n->sq[qid];
+
+    if (!sq_shadow_tail(n, qid)) {
+        return;
+    }
+    for (unsigned pass = 1;; pass++) {
+        uint32_t done;
+
+        process_sq(n, qid);
+        if (!sq->live || !nv_ready(n) || sq->stalled || sq->head != sq->tail) {
+            return;
+        }
+        done = sq->tail;
+        if (ei_put(n, qid, false, done)) {
+            return;
+        }
+        atomic_thread_fence(memory_order_seq_cst); /* EventIdx store before the load */
+        if (!sq_shadow_tail(n, qid) || sq->tail == done) {
+            return;
+        }
+        if (pass == NV_SHADOW_PASSES) {
+            cq_shadow_head(n, sq->cqid);
+            (void)cq_want_head(n, sq->cqid); /* its head now: the next update rings */
+            sq->stalled = true;
+            n->st.sq_parked++;
+            vdx_log_ratelimited(&n->rl, VDX_LOG_DEBUG,
+                                "%s: " NV_NAME ": queue %u kept submitting for %u passes: "
+                                "parked until its next completion head update",
+                                n->bdf, qid, pass);
+            return;
+        }
+    }
+}
+
 static void sq_tail_write(struct nvme_dev *n, uint16_t qid, uint32_t val)
 {
     if (!queue_exists(n, qid, false)) {
@@ -671,6 +923,10 @@ static void sq_tail_write(struct nvme_dev *n, uint16_t qid, uint32_t val)
     }
     if (val >= n->sq[qid].size) {
         doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, qid, val);
+        return;
+    }
+    if (dbbuf_used(n, qid)) {
+        sq_run_shadow(n, qid);
         return;
     }
     n->sq[qid].tail = val;
@@ -685,17 +941,30 @@ static void cq_head_write(struct nvme_dev *n, uint16_t qid, uint32_t val)
         doorbell_error(n, NVME_AER_INFO_INVALID_DB, qid, val);
         return;
     }
-    if (!nvme_cq_head_valid(cq->size, cq->head, cq->tail, val)) {
+    if (dbbuf_used(n, qid)) {
+        if (val >= cq->size) {
+            doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, qid, val);
+            return;
+        }
+        cq_shadow_head(n, qid); /* the register value may be older */
+        cq->want_head = false;  /* a stalled SQ asks again */
+    } else if (!nvme_cq_head_valid(cq->size, cq->head, cq->tail, val)) {
         doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, qid, val);
         return;
+    } else {
+        cq->head = val;
     }
-    cq->head = val;
     if (qid == 0) {
         aer_deliver(n);
     }
-    for (unsigned q = 0; q <= n->nq; q++) {
-        if (n->sq[q].live && n->sq[q].stalled && n->sq[q].cqid == qid) {
-            process_sq(n, (uint16_t)q);
+    for (uint16_t q = 0; q <= n->nq; q++) {
+        if (!n->sq[q].live || !n->sq[q].stalled || n->sq[q].cqid != qid) {
+            continue;
+        }
+        if (dbbuf_used(n, q)) {
+            sq_run_shadow(n, q); /* it may have moved its tail without ringing */
+        } else {
+            process_sq(n, q);
         }
     }
 }
@@ -708,6 +977,7 @@ static void doorbell_write(struct nvme_dev *n, uint64_t off, uint32_t val)
     if (!nv_ready(n) || nvme_db_decode(off, &qid, &is_cq)) {
         return; /* a controller that is not ready ignores doorbells */
     }
+    n->st.doorbell_writes++;
     if (is_cq) {
         cq_head_write(n, qid, val);
     } else {
@@ -740,6 +1010,7 @@ static void build_id_ctrl(const struct nvme_dev *n, struct nvme_id_ctrl *id)
     id->sqes = NVME_SET(NVME_SQES_LOG2, QES_MAX) | NVME_SET(NVME_SQES_LOG2, QES_MIN);
     id->cqes = NVME_SET(NVME_CQES_LOG2, QES_MAX) | NVME_SET(NVME_CQES_LOG2, QES_MIN);
     id->nn = 1;
+    id->oacs = NVME_OACS_DBBUF;
     id->oncs = NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES;
     id->vwc = n->vwc ? NVME_VWC_PRESENT | NVME_SET(NVME_VWC_FLUSH_NSID_ALL, VWC_FLUSH) : 0;
     snprintf(id->subnqn, sizeof(id->subnqn), "nqn.2024-01.io.vfio-dext:sim-nvme:%s",
@@ -756,8 +1027,8 @@ static void build_id_ns(const struct nvme_dev *n, struct nvme_id_ns *id)
     id->nlbaf = 0; /* one format */
     id->flbas = 0;
     /* Deallocated blocks read as zeroes only where deallocating zeroes them. */
-    id->dlfeat = nvme_store_cheap_zero(n->store) ? NVME_DLFEAT_READ_ZEROES | NVME_DLFEAT_WZ_DEAC
-                                                 : 0;
+    id->dlfeat =
+        nvme_store_cheap_zero(n->store) ? NVME_DLFEAT_READ_ZEROES | NVME_DLFEAT_WZ_DEAC : 0;
     nvme_put_u128(id->nvmcap, n->size);
     memcpy(id->nguid, n->nguid, sizeof(id->nguid));
     id->lbaf[0] = NVME_SET(NVME_SIM_LBA_SHIFT, LBAF_LBADS);
@@ -866,6 +1137,10 @@ static uint16_t adm_create_cq(struct nvme_dev *n, const struct nvme_cmd *c, uint
     if (n->cq[q.qid].live) {
         return NVME_SC_INVALID_QID;
     }
+    st = dbbuf_queue_init(n, q.qid, true);
+    if (st) {
+        return st;
+    }
     n->cq[q.qid] = (struct nv_cq){.base = q.base,
                                   .size = q.size,
                                   .iv = q.iv,
@@ -892,6 +1167,10 @@ static uint16_t adm_create_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint
     }
     if (!queue_exists(n, q.cqid, true)) {
         return NVME_SC_CQ_INVALID;
+    }
+    st = dbbuf_queue_init(n, q.qid, false);
+    if (st) {
+        return st;
     }
     n->sq[q.qid] =
         (struct nv_sq){.base = q.base, .size = q.size, .cqid = q.cqid, .live = true};
@@ -1330,6 +1609,7 @@ static const struct {
     {NVME_ADM_SET_FEATURES, adm_set_features},
     {NVME_ADM_GET_FEATURES, adm_get_features},
     {NVME_ADM_ASYNC_EVENT, adm_aer},
+    {NVME_ADM_DBBUF_CONFIG, adm_dbbuf_config},
 };
 
 static bool aer_cid_in_use(const struct nvme_dev *n, uint16_t cid)
@@ -1750,7 +2030,8 @@ static const struct {
     NV_STAT(invalid_cmds),    NV_STAT(store_errors),      NV_STAT(cfs_events),
     NV_STAT(doorbell_errors), NV_STAT(aer_completed),     NV_STAT(events_dropped),
     NV_STAT(resets),          NV_STAT(resets_flr),        NV_STAT(resets_hot),
-    NV_STAT(shutdowns),       NV_STAT(interrupts_raised),
+    NV_STAT(shutdowns),       NV_STAT(interrupts_raised), NV_STAT(doorbell_writes),
+    NV_STAT(dbbuf_configs),   NV_STAT(shadow_reads),      NV_STAT(sq_parked),
 };
 #define NV_NSTATS (sizeof(nv_stat_names) / sizeof(nv_stat_names[0]))
 

@@ -331,6 +331,7 @@ _Static_assert(NVME_STATUS(NVME_SCT_MEDIA, 0x85) == NVME_SC_COMPARE_FAILURE,
 #define NVME_ADM_SET_FEATURES 0x09u
 #define NVME_ADM_GET_FEATURES 0x0au
 #define NVME_ADM_ASYNC_EVENT  0x0cu
+#define NVME_ADM_DBBUF_CONFIG 0x7cu
 
 #define NVME_NSID_ALL 0xffffffffu /* every namespace (broadcast) */
 
@@ -525,6 +526,8 @@ _Static_assert(offsetof(struct nvme_id_ctrl, vs) == 3072, "Base Figure 275: vend
 /* LPA, Log Page Attributes */
 #define NVME_LPA_SMART_PER_NS 0x1u /* SMART / Health log per namespace */
 #define NVME_LPA_EXT_DATA     0x4u /* extended data for Get Log Page (NUMDU, offset) */
+/* OACS, Optional Admin Command Support: Doorbell Buffer Config (bit 8) */
+#define NVME_OACS_DBBUF 0x0100u
 /* ONCS, Optional NVM Command Support */
 #define NVME_ONCS_COMPARE      0x0001u
 #define NVME_ONCS_WRITE_UNCOR  0x0002u

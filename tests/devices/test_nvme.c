@@ -51,6 +51,10 @@
 
 struct fake_host {
     uint8_t *mem;
+    /* Called when the device reads `watch`: a host running concurrently. */
+    void (*on_read)(void *ctx);
+    void *on_read_ctx;
+    uint64_t watch;
     unsigned faults;
     unsigned nirq;
     unsigned irq[MAX_IRQ];
@@ -86,6 +90,9 @@ static int fake_dma_rw(void *ctx, uint64_t bus, void *buf, size_t len, enum vdx_
         return -EFAULT;
     }
     if (dir == VDX_DMA_TO_DEVICE) {
+        if (fh->on_read && bus == fh->watch) {
+            fh->on_read(fh->on_read_ctx);
+        }
         memcpy(buf, fh->mem + (bus - MEM_BUS), len);
     } else {
         memcpy(fh->mem + (bus - MEM_BUS), buf, len);
@@ -560,6 +567,7 @@ static void test_enable_identify(void **state)
     assert_int_equal(ic->cqes, 0x44);
     assert_int_equal(ic->nn, 1);
     assert_int_equal(ic->oncs, 0x0d);
+    assert_int_equal(ic->oacs, NVME_OACS_DBBUF);
     assert_int_equal(ic->vwc, 0); /* RAM: no volatile write cache */
     assert_int_equal(ic->aerl, NVME_SIM_AERL);
     assert_int_equal(ic->elpe, NVME_SIM_ELPE);
@@ -1419,7 +1427,7 @@ static void randomize(uint64_t *seed, uint8_t *p, size_t len)
  * lengths, PRPs into the fuzz data pages (which may hold PRP lists). */
 static void plausible(uint64_t *seed, uint8_t *e, bool admin, uint64_t data, unsigned pages)
 {
-    static const uint8_t aops[] = {0, 1, 2, 4, 5, 6, 8, 9, 10, 12};
+    static const uint8_t aops[] = {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 0x7c};
     static const uint8_t iops[] = {0, 1, 2, 5, 8, 9};
     struct nvme_sqe s;
 
@@ -1430,6 +1438,9 @@ static void plausible(uint64_t *seed, uint8_t *e, bool admin, uint64_t data, uns
     s.nsid = (uint32_t)(xorshift(seed) % 4 ? 1 : xorshift(seed) % 3);
     s.prp1 = data + (xorshift(seed) % ((uint64_t)pages * PG) & ~3ull);
     s.prp2 = data + (xorshift(seed) % pages) * PG + (xorshift(seed) % 4 ? 0 : 8);
+    if ((s.cdw0 & 0xffu) == NVME_ADM_DBBUF_CONFIG && xorshift(seed) % 8 == 0) {
+        s.prp1 &= ~(uint64_t)(PG - 1); /* sometimes valid: shadow pages in `data` */
+    }
     s.cdw10 = (uint32_t)(xorshift(seed) % (admin ? 0x400000 : 40000)) & 0x00ff0fffu;
     if (admin) {
         s.cdw11 =
@@ -1457,8 +1468,9 @@ static void fuzz_doorbell(struct fixture *f, uint64_t *seed, uint64_t r)
 }
 
 /* Random doorbell writes (any queue, any value), random queue contents,
- * plausible commands and random register writes: never a crash or a hang,
- * and afterwards a reset brings a working controller back. */
+ * plausible commands (Doorbell Buffer Config over random shadow pages too)
+ * and random register writes: never a crash or a hang, and afterwards a
+ * reset brings a working controller back. */
 static void test_doorbell_fuzz(void **state)
 {
     struct fixture *f = *state;
@@ -1495,6 +1507,241 @@ static void test_doorbell_fuzz(void **state)
     assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, dbus, 0)), 0);
     assert_true(counter(f, "doorbell_errors") > 0);
     assert_true(counter(f, "io_cmds") > 1000);
+    assert_true(counter(f, "dbbuf_configs") > 0); /* shadow doorbells fuzzed too */
+}
+
+/* ---- Doorbell buffer ------------------------------------------------------------- */
+
+/* The host side of Doorbell Buffer Config, as Linux's nvme driver does it:
+ * write the shadow, then ring the register only if the new value passes the
+ * controller's EventIdx. */
+struct dbb {
+    uint32_t *db, *ei; /* shadow doorbell and EventIdx pages */
+    unsigned rings;    /* register doorbell writes made */
+};
+
+static bool need_event(uint16_t ei, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - ei - 1) < (uint16_t)(new_idx - old);
+}
+
+static void dbb_update(struct fixture *f, struct dbb *b, unsigned qid, bool is_cq,
+                       uint32_t val)
+{
+    unsigned slot = 2 * qid + (is_cq ? 1 : 0);
+    uint16_t old = (uint16_t)b->db[slot];
+
+    b->db[slot] = val;
+    if (need_event((uint16_t)b->ei[slot], (uint16_t)val, old)) {
+        b->rings++;
+        wr(f,
+           is_cq ? NVME_CQ_HEAD_DB(qid, NVME_SIM_DSTRD)
+                 : NVME_SQ_TAIL_DB(qid, NVME_SIM_DSTRD),
+           4, val);
+    }
+}
+
+/* Reap every completion of `qid` (checking status and order), then publish
+ * the head once, as an interrupt handler does. Returns the count. */
+static unsigned dbb_reap(struct fixture *f, struct dbb *b, unsigned qid, uint16_t *cid)
+{
+    struct tq *q = &f->q[qid];
+    unsigned got = 0;
+
+    for (;;) {
+        struct nvme_cpl cpl;
+        bool phase = false;
+
+        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
+                         0);
+        if (phase != q->phase) {
+            break;
+        }
+        assert_int_equal(status_of(cpl), 0);
+        assert_int_equal(cpl.cid, (*cid)++);
+        q->cq_head = (q->cq_head + 1) % q->cq_size;
+        if (q->cq_head == 0) {
+            q->phase = !q->phase;
+        }
+        got++;
+    }
+    if (got) {
+        dbb_update(f, b, qid, true, q->cq_head);
+    }
+    return got;
+}
+
+static struct nvme_sqe dbbuf_config(uint64_t dbs, uint64_t eis)
+{
+    struct nvme_sqe s = sqe(NVME_ADM_DBBUF_CONFIG, 0);
+
+    s.prp1 = dbs;
+    s.prp2 = eis;
+    return s;
+}
+
+/* The concurrent host of test_dbbuf: on each device read of the shadow SQ 4
+ * tail, one more read command, shadow moved, no doorbell. */
+static unsigned race_left;
+static struct dbb *race_b;
+
+static void race_submit(void *ctx)
+{
+    struct fixture *f = ctx;
+    uint8_t *data = f->fh.mem; /* any mapped page */
+
+    if (race_left == 0) {
+        return;
+    }
+    race_left--;
+    sq_put(f, 4, rw(NVME_IO_READ, race_left, 1, bus_of(f, data), 0));
+    race_b->db[8] = f->q[4].sq_tail;
+}
+
+/* One rung submission on queue 4 while race_submit adds race_left more;
+ * reap until every one completed. */
+static void race_run(struct fixture *f, struct dbb *b, uint16_t *cid, unsigned *got)
+{
+    *cid = f->next_cid;
+    *got = 0;
+    race_b = b;
+    f->fh.watch = bus_of(f, b->db) + 8 * 4;
+    f->fh.on_read = race_submit;
+    f->fh.on_read_ctx = f;
+    sq_put(f, 4, rw(NVME_IO_READ, 0, 1, bus_of(f, f->fh.mem), 0));
+    dbb_update(f, b, 4, false, f->q[4].sq_tail);
+    for (unsigned spins = 0; spins < 1000 && (race_left || *cid != f->next_cid); spins++) {
+        *got += dbb_reap(f, b, 4, cid);
+    }
+    f->fh.on_read = NULL;
+}
+
+/* Doorbell Buffer Config: bad pages refused; existing and new queues get
+ * their values; with EventIdx a QD1 stream rings the SQ tail only, never the
+ * CQ head; a submission that did not ring is found; a full CQ asks for its
+ * head and resumes; bad shadow values are doorbell errors; a controller
+ * reset forgets the buffer. */
+static void test_dbbuf(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *data = page_alloc(f, 1);
+    struct dbb b = {page_alloc(f, 1), page_alloc(f, 1), 0};
+    uint16_t cid;
+    unsigned got = 0;
+
+    bring_up(f);
+    assert_int_equal(admin_st(f, dbbuf_config(bus_of(f, b.db) + 64, bus_of(f, b.ei))),
+                     NVME_SC_INVALID_FIELD);
+    assert_int_equal(admin_st(f, dbbuf_config(bus_of(f, b.db), UNMAPPED_BUS)),
+                     NVME_SC_DATA_XFER_ERROR);
+    /* Queue 1 carries a history: its tail and head are not 0. */
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, i, 1, bus_of(f, data), 0)), 0);
+    }
+    memset(b.db, 0x5a, PG);
+    memset(b.ei, 0x5a, PG);
+    admin_ok(f, dbbuf_config(bus_of(f, b.db), bus_of(f, b.ei)), NULL);
+    assert_int_equal(b.db[2], 5); /* SQ1 tail */
+    assert_int_equal(b.db[3], 5); /* CQ1 head */
+    assert_int_equal(b.ei[2], 5);
+    assert_int_equal(b.ei[3], 5);
+    assert_int_equal(b.db[0], 0x5a5a5a5au); /* the admin queue keeps its registers */
+
+    /* QD1: every submission rings (the device has no thread to poll), no
+     * completion does. */
+    uint64_t mmio0 = counter(f, "doorbell_writes");
+    cid = f->next_cid;
+    for (unsigned i = 0; i < 200; i++) {
+        sq_put(f, 1, rw(NVME_IO_READ, i, 1, bus_of(f, data), 0));
+        dbb_update(f, &b, 1, false, f->q[1].sq_tail);
+        assert_int_equal(dbb_reap(f, &b, 1, &cid), 1);
+    }
+    assert_int_equal(b.rings, 200);
+    assert_int_equal(counter(f, "doorbell_writes") - mmio0, 200);
+    assert_int_equal(b.ei[3], f->q[1].cq_head); /* the CQ tail: heads do not pass it */
+
+    /* A submission the host did not ring for (it saw an old EventIdx) is run
+     * with the next one, and a stale register value is not taken. */
+    sq_put(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, data), 0));
+    b.db[2] = f->q[1].sq_tail;
+    sq_put(f, 1, rw(NVME_IO_READ, 1, 1, bus_of(f, data), 0));
+    b.db[2] = f->q[1].sq_tail;
+    wr(f, NVME_SQ_TAIL_DB(1, NVME_SIM_DSTRD), 4,
+       (f->q[1].sq_tail + IOQ_DEPTH - 1) % IOQ_DEPTH);
+    assert_int_equal(dbb_reap(f, &b, 1, &cid), 2);
+
+    /* A queue created after the configuration starts at 0 in both pages. */
+    b.db[6] = b.db[7] = b.ei[6] = b.ei[7] = 0x5a5a5a5au;
+    make_ioq(f, 3, 4, 16);    /* CQ of 4 entries: 3 usable */
+    make_ioq(f, 4, 256, 128); /* for the racing host below */
+    assert_int_equal(b.db[6], 0);
+    assert_int_equal(b.db[7], 0);
+    assert_int_equal(b.ei[6], 0);
+    assert_int_equal(b.ei[7], 0);
+
+    /* A full CQ: the device stalls, sets EventIdx = head so the next head
+     * update rings, and each head update lets more run. */
+    cid = f->next_cid;
+    for (unsigned i = 0; i < 12; i++) {
+        sq_put(f, 3, rw(NVME_IO_READ, i, 1, bus_of(f, data), 0));
+    }
+    b.rings = 0;
+    dbb_update(f, &b, 3, false, f->q[3].sq_tail);
+    assert_int_equal(b.rings, 1);
+    assert_int_equal(counter(f, "reads") % 1000, (5 + 200 + 2 + 3) % 1000);
+    assert_int_equal(b.ei[7], 0); /* asks for the head */
+    while (got < 12) {
+        unsigned n = dbb_reap(f, &b, 3, &cid);
+
+        assert_true(n > 0);
+        got += n;
+    }
+    assert_int_equal(got, 12);
+    assert_true(b.rings > 1); /* the stalls asked for head updates */
+
+    /* A head moved in the shadow only is found when the CQ looks full. */
+    cid = f->next_cid;
+    b.rings = 0;
+    for (unsigned round = 0; round < 6; round++) {
+        sq_put(f, 3, rw(NVME_IO_READ, round, 1, bus_of(f, data), 0));
+        sq_put(f, 3, rw(NVME_IO_READ, round, 1, bus_of(f, data), 0));
+        dbb_update(f, &b, 3, false, f->q[3].sq_tail);
+        assert_int_equal(dbb_reap(f, &b, 3, &cid), 2);
+    }
+    assert_int_equal(b.rings, 6); /* SQ tails only */
+
+    /* Bad shadow values: invalid doorbell values, nothing run, no crash. */
+    uint64_t errs = counter(f, "doorbell_errors"), reads = counter(f, "reads");
+    b.db[2] = IOQ_DEPTH + 3;
+    wr(f, NVME_SQ_TAIL_DB(1, NVME_SIM_DSTRD), 4, 0);
+    assert_int_equal(counter(f, "doorbell_errors"), errs + 1);
+    b.db[3] = (f->q[1].cq_head + 7) % IOQ_DEPTH; /* past the entries posted */
+    wr(f, NVME_CQ_HEAD_DB(1, NVME_SIM_DSTRD), 4, f->q[1].cq_head);
+    assert_int_equal(counter(f, "doorbell_errors"), errs + 2);
+    assert_int_equal(counter(f, "reads"), reads);
+    assert_int_equal(csts(f), NVME_CSTS_RDY);
+
+    /* A host submitting while the device works, without ringing (it sees an
+     * old EventIdx): each look at the shadow tail finds one more entry. The
+     * device keeps going for a while, then parks the queue and asks for the
+     * CQ head; the head update that consumes its completions resumes it. */
+    race_left = 10;
+    race_run(f, &b, &cid, &got);
+    assert_int_equal(got, 11);
+    assert_true(counter(f, "sq_parked") == 0);
+    race_left = 150;
+    race_run(f, &b, &cid, &got);
+    assert_int_equal(got, 151);
+    assert_true(counter(f, "sq_parked") >= 1);
+    assert_int_equal(race_left, 0);
+
+    /* A controller reset forgets the buffer: registers count again. */
+    f->next_page = (size_t)((uint8_t *)b.ei - f->fh.mem) + PG;
+    disable(f);
+    bring_up(f);
+    memset(b.db, 0xff, PG);
+    assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, data), 0)), 0);
+    assert_true(counter(f, "dbbuf_configs") == 1);
 }
 
 /* ---- Whole-device fuzz ----------------------------------------------------------------
@@ -2244,6 +2491,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_mid_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cq_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dbbuf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),

@@ -34,7 +34,7 @@ cleanup() {
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    rm -rf "$TMP"
+    [[ -n ${VDX_E2E_KEEP:-} ]] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
