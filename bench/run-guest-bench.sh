@@ -7,18 +7,22 @@
 # with the same guest, the same QEMU arguments and the same 1 GiB backing file
 # in tmpfs. Jobs (fio, libaio, direct, whole device):
 #   4k randread QD1, 4k randread QD32, 128k seq read QD8, 128k seq write QD8.
-# Prints per device the medians over BOOTS boots (the two devices alternate,
-# so drift on this shared host hits both), then ours / QEMU's per row: IOPS
-# for the 4k rows, MB/s (10^6 B/s) for the 128k rows; >= 1.0 means at least
-# as fast as QEMU's own emulation. Also the interrupts per I/O in the guest and,
-# for vfio-user, the server's messages, trapped BAR writes and interrupts per I/O,
+# Boot b of both devices is a pair, run back to back, so drift on this shared
+# host hits both. Prints per row the medians over the pairs of each device and
+# of the pair's ratio ours / QEMU's: IOPS for the 4k rows, MB/s (10^6 B/s) for
+# the 128k rows; >= 1.0 means at least as fast as QEMU's own emulation. Pairs
+# where other processes took more than MAX_FOREIGN % of a core during either
+# boot are left out (all are used if none is clean). Also the interrupts per
+# I/O in the guest and, for vfio-user, the server's messages, trapped BAR
+# writes and interrupts per I/O,
 # and per boot the host CPU of the server and of QEMU plus the host load
 # (/proc/loadavg, CPU used by processes outside the boot: the host is shared).
 #
 # Usage: bench/run-guest-bench.sh [--json] [--boots N] [--runtime SECONDS]
-#                                 [--keep DIR] [--report DIR]
-#   --keep DIR    keep the boots' logs and the raw results in DIR
-#   --report DIR  boot nothing: print the summary of a run kept with --keep
+#                                 [--keep DIR] [--report DIR] [--max-foreign PCT]
+#   --keep DIR          keep the boots' logs and the raw results in DIR
+#   --report DIR        boot nothing: print the summary of a run kept with --keep
+#   --max-foreign PCT   a pair is clean when foreign CPU <= PCT (default 5)
 # Environment: BUILD (default build), VFIO_DEXT_BIN, QEMU / GUEST (else the
 # setup scripts provide them).
 set -euo pipefail
@@ -29,6 +33,7 @@ BOOTS=1
 RUNTIME=10
 KEEP=
 REPORT=
+MAX_FOREIGN=5
 while (($#)); do
     case $1 in
     --json) JSON=1 ;;
@@ -36,13 +41,16 @@ while (($#)); do
     --runtime) RUNTIME=${2:?--runtime SECONDS}; shift ;;
     --keep) KEEP=${2:?--keep DIR}; shift ;;
     --report) REPORT=${2:?--report DIR}; shift ;;
-    -h | --help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --max-foreign) MAX_FOREIGN=${2:?--max-foreign PCT}; shift ;;
+    -h | --help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "run-guest-bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 [[ $BOOTS =~ ^[1-9][0-9]*$ && $RUNTIME =~ ^[1-9][0-9]*$ ]] ||
     { echo "run-guest-bench: --boots and --runtime take positive integers" >&2; exit 2; }
+[[ $MAX_FOREIGN =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    { echo "run-guest-bench: --max-foreign takes a number (percent of one core)" >&2; exit 2; }
 
 if [[ -n $REPORT ]]; then
     [[ -s $REPORT/results ]] || { echo "run-guest-bench: no $REPORT/results" >&2; exit 2; }
@@ -110,10 +118,10 @@ boot_qemu_nvme() {
 cpu_watch() {
     local pid=$1 out=$2 kid= f k t1=0 t2=0
     while [[ -e /proc/$pid ]]; do
-        read -r -a f <"/proc/$pid/stat" 2>/dev/null || break
+        { read -r -a f <"/proc/$pid/stat"; } 2>/dev/null || break
         t1=$((f[13] + f[14]))
         [[ -n $kid ]] || kid=$(pgrep -P "$pid" | head -1 || true)
-        if [[ -n $kid ]] && read -r -a k <"/proc/$kid/stat" 2>/dev/null; then t2=$((k[13] + k[14])); fi
+        if [[ -n $kid ]] && { read -r -a k <"/proc/$kid/stat"; } 2>/dev/null; then t2=$((k[13] + k[14])); fi
         echo "$t1 $t2" >"$out"
         sleep 0.2
     done
@@ -176,7 +184,7 @@ W=${REPORT:-$W}
 # results: "DEV BOOT JOB IOPS KIB_S P50 IRQS", "msgs BOOT MESSAGES IRQS_DELIVERED
 # BAR_READS BAR_WRITES" (vfio-user) and "host DEV BOOT WALL_S SERVER_CPU_S QEMU_CPU_S
 # FOREIGN_PCT LOAD1_BEFORE LOAD1_AFTER"
-awk -v json="$JSON" -v boots="$BOOTS" -v runtime="$RUNTIME" '
+awk -v json="$JSON" -v boots="$BOOTS" -v runtime="$RUNTIME" -v maxf="$MAX_FOREIGN" '
 function median(s,    n, a, i, j, t) {
     n = split(s, a, " ")
     if (n == 0) return 0
@@ -185,15 +193,35 @@ function median(s,    n, a, i, j, t) {
 }
 $1 == "dev" { iocmds[$2] = $3; raised[$2] = $4; next }
 $1 == "msgs" { msgs[$2] = $3; virq[$2] = $4; barr[$2] = $5; barw[$2] = $6; next }
-$1 == "host" { host[++nh] = $0; hcpu_s[$2 SUBSEP $3] = $5; hcpu_q[$2 SUBSEP $3] = $6; next }
+$1 == "host" { host[++nh] = $0; hcpu_s[$2 SUBSEP $3] = $5; hcpu_q[$2 SUBSEP $3] = $6; foreign[$2 SUBSEP $3] = $7; next }
 {
-    k = $1 SUBSEP $3
-    iops[k] = iops[k] " " $4; mbs[k] = mbs[k] " " ($5 * 1024 / 1e6)
-    p50[k] = p50[k] " " $6; irq[k] = irq[k] " " ($4 > 0 ? $7 / ($4 * runtime) : 0)
+    k = $1 SUBSEP $2 SUBSEP $3
+    val[k] = ($3 ~ /^128k/) ? $5 * 1024 / 1e6 : $4
+    p50[k] = $6; irq[k] = $4 > 0 ? $7 / ($4 * runtime) : 0
     if (!($3 in seen)) { seen[$3] = 1; jobs[++nj] = $3 }
     ios[$1 SUBSEP $2] += $4 * runtime
 }
 END {
+    # A pair is boot b of both devices (they ran one after the other). Pairs
+    # where another process took more than maxf % of a core during either
+    # boot are left out of the rows; if every pair is, all are used.
+    nclean = 0
+    for (b = 1; b <= boots; b++) {
+        clean[b] = (("vfio-user" SUBSEP b) in foreign) && (("qemu-nvme" SUBSEP b) in foreign) && foreign["vfio-user" SUBSEP b] <= maxf && foreign["qemu-nvme" SUBSEP b] <= maxf
+        nclean += clean[b]
+    }
+    if (nclean == 0) for (b = 1; b <= boots; b++) { clean[b] = 1; nclean++ }
+    for (i = 1; i <= nj; i++) {
+        j = jobs[i]
+        for (b = 1; b <= boots; b++) {
+            v = "vfio-user" SUBSEP b SUBSEP j; q = "qemu-nvme" SUBSEP b SUBSEP j
+            if (!clean[b] || !(v in val) || !(q in val)) continue
+            rv[j] = rv[j] " " val[v]; rq[j] = rq[j] " " val[q]
+            if (val[q] > 0) rr[j] = rr[j] " " val[v] / val[q]
+            pv[j] = pv[j] " " p50[v]; pq[j] = pq[j] " " p50[q]
+            iv[j] = iv[j] " " irq[v]; iq[j] = iq[j] " " irq[q]
+        }
+    }
     for (b in msgs) {
         n = ios["vfio-user" SUBSEP b]; if (n <= 0) continue
         mpi = mpi " " msgs[b] / n; ipi = ipi " " virq[b] / n
@@ -207,16 +235,14 @@ END {
         }
         if (m > 0 && (("qemu-nvme" SUBSEP b) in hcpu_q)) qqpi = qqpi " " 1e6 * hcpu_q["qemu-nvme" SUBSEP b] / m
     }
-    if (json) printf "{\"boots\":%d,\"runtime_s\":%d,\"rows\":[", boots, runtime
-    else printf "%-18s %12s %12s %8s   %10s %10s  (medians of %d boot(s), %d s per job)\n", "job", "vfio-user", "qemu-nvme", "ratio", "p50 us v/q", "irq/IO v/q", boots, runtime
+    if (json) printf "{\"boots\":%d,\"runtime_s\":%d,\"clean_pairs\":%d,\"max_foreign_pct\":%g,\"rows\":[", boots, runtime, nclean, maxf
+    else printf "%-18s %12s %12s %8s   %10s %10s  (medians of %d of %d boot pair(s), %d s per job)\n", "job", "vfio-user", "qemu-nvme", "ratio", "p50 us v/q", "irq/IO v/q", nclean, boots, runtime
     for (i = 1; i <= nj; i++) {
-        j = jobs[i]; v = "vfio-user" SUBSEP j; q = "qemu-nvme" SUBSEP j
-        big = (j ~ /^128k/)
-        a = big ? median(mbs[v]) : median(iops[v]); c = big ? median(mbs[q]) : median(iops[q])
-        unit = big ? "MB/s" : "IOPS"
-        r = c > 0 ? a / c : 0
-        if (json) printf "%s{\"job\":\"%s\",\"unit\":\"%s\",\"vfio_user\":%.1f,\"qemu_nvme\":%.1f,\"ratio\":%.3f,\"clat_p50_us_vfio_user\":%.1f,\"clat_p50_us_qemu_nvme\":%.1f,\"irq_per_io_vfio_user\":%.3f,\"irq_per_io_qemu_nvme\":%.3f}", (i > 1 ? "," : ""), j, unit, a, c, r, median(p50[v]), median(p50[q]), median(irq[v]), median(irq[q])
-        else printf "%-18s %7.1f %-4s %7.1f %-4s %7.2fx   %5.0f/%-5.0f %4.2f/%-4.2f\n", j, a, unit, c, unit, r, median(p50[v]), median(p50[q]), median(irq[v]), median(irq[q])
+        j = jobs[i]
+        unit = (j ~ /^128k/) ? "MB/s" : "IOPS"
+        a = median(rv[j]); c = median(rq[j]); r = median(rr[j])
+        if (json) printf "%s{\"job\":\"%s\",\"unit\":\"%s\",\"vfio_user\":%.1f,\"qemu_nvme\":%.1f,\"ratio\":%.3f,\"clat_p50_us_vfio_user\":%.1f,\"clat_p50_us_qemu_nvme\":%.1f,\"irq_per_io_vfio_user\":%.3f,\"irq_per_io_qemu_nvme\":%.3f}", (i > 1 ? "," : ""), j, unit, a, c, r, median(pv[j]), median(pq[j]), median(iv[j]), median(iq[j])
+        else printf "%-18s %7.1f %-4s %7.1f %-4s %7.2fx   %5.0f/%-5.0f %4.2f/%-4.2f\n", j, a, unit, c, unit, r, median(pv[j]), median(pq[j]), median(iv[j]), median(iq[j])
     }
     if (json) {
         printf "],\"vfio_user_per_io\":{\"messages\":%.3f,\"bar_writes\":%.3f,\"bar_reads\":%.3f,\"irqs_delivered\":%.3f,\"server_cpu_us\":%.1f,\"qemu_cpu_us\":%.1f,\"per_io_cmd\":{\"messages\":%.3f,\"bar_writes\":%.3f,\"irqs_delivered\":%.3f,\"irqs_raised\":%.3f}},\"qemu_nvme_per_io\":{\"qemu_cpu_us\":%.1f},\"host\":[", median(mpi), median(wpi), median(rpi), median(ipi), median(spi), median(vqpi), median(mpc), median(wpc), median(dpc), median(rpc), median(qqpi)
@@ -234,6 +260,6 @@ END {
             split(host[i], h, " ")
             printf "per boot: %-9s %4d %7.1f %9.2f %9.2f %10.1f %s -> %s\n", h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]
         }
-        printf "(foreign %%: host CPU used outside the boot, in %% of one core; noisy shared host: compare the ratios)\n"
+        printf "(ratio: median over the pairs of vfio-user / qemu-nvme, the two boots of a pair run back to back; pairs with foreign > %g %% are left out unless all are. foreign %%: host CPU used outside the boot, in %% of one core)\n", maxf
     }
 }' "$W/results"
