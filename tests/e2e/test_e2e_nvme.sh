@@ -19,7 +19,7 @@
 # (cached). When they cannot be set up here (not root, no package archive)
 # the test is skipped (exit 77) and says why.
 #
-# Usage: test_e2e_nvme.sh VFIO_DEXT_BIN SOURCE_ROOT
+# Usage: test_e2e_nvme.sh VFIO_DEXT_BIN SOURCE_ROOT   (E2E_KEEP=1 keeps the logs)
 set -uo pipefail
 
 BIN=${1:?vfio-dext binary}
@@ -34,7 +34,7 @@ cleanup() {
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    [[ -n ${VDX_E2E_KEEP:-} ]] && echo "kept $TMP" || rm -rf "$TMP"
+    if [[ -n ${E2E_KEEP:-} ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
