@@ -100,8 +100,8 @@ struct nv_cq {
     uint16_t nsq; /* submission queues bound to it */
     bool live;
     bool ien;
-    bool phase;     /* phase tag of the next entry posted */
-    bool want_head; /* doorbell buffer: an SQ stalled on it, EventIdx asks for the head */
+    bool phase; /* phase tag of the next entry posted */
+    bool armed; /* doorbell buffer: EventIdx = head, the next head update rings */
 };
 
 /* Feature values (Base §5.27.1); reset to the defaults on controller reset. */
@@ -346,13 +346,15 @@ static int shadow_get(struct nvme_dev *n, uint16_t qid, bool is_cq, uint32_t *va
 }
 
 /* After posting to `cq`: the EventIdx is its tail, which the host's head can
- * reach but not pass, so consuming entries rings no doorbell; while an SQ is
- * stalled on it, its head, so the next head update does. */
+ * reach but not pass, so consuming entries rings no doorbell. An armed CQ
+ * (an SQ waits on it, cq_arm()) keeps EventIdx = head until it rings. */
 static void cq_publish_ei(struct nvme_dev *n, uint16_t cqid)
 {
     const struct nv_cq *cq = &n->cq[cqid];
 
-    ei_put(n, cqid, true, cq->want_head ? cq->head : cq->tail);
+    if (!cq->armed) {
+        ei_put(n, cqid, true, cq->tail);
+    }
 }
 
 static bool cq_full(const struct nv_cq *cq)
@@ -539,22 +541,33 @@ static bool cq_room(struct nvme_dev *n, uint16_t cqid)
     return !cq_full(cq);
 }
 
-/* A full CQ of a doorbell buffer: ask for the next head update (EventIdx =
- * head), then look at the shadow once more, for a head the host moved before
- * it saw that EventIdx and so did not ring. True when there is room now. */
-static bool cq_want_head(struct nvme_dev *n, uint16_t cqid)
+/* Make the host's next head update of a doorbell-buffer CQ ring, for an SQ
+ * that waits on it: when the CQ is full (`full`) or at least holds entries
+ * the host has not consumed (else no head update is bound to come), set
+ * EventIdx = the head just read from the shadow, then look again. If the head
+ * did not move, the host's next update sees that EventIdx (its shadow store
+ * precedes its EventIdx load, our EventIdx store precedes our second load)
+ * and rings: armed, true. False when the host moved its head meanwhile, or
+ * had already: the caller has room, or a host consuming, to go on with. Only
+ * fresh heads are ever written over an armed EventIdx, so an arm holds until
+ * its ring arrives (cq_head_write disarms). */
+static bool cq_arm(struct nvme_dev *n, uint16_t cqid, bool full)
 {
     struct nv_cq *cq = &n->cq[cqid];
+    uint32_t head;
 
-    if (!dbbuf_used(n, cqid)) {
+    cq_shadow_head(n, cqid);
+    if (full ? !cq_full(cq) : cq->head == cq->tail) {
         return false;
     }
-    cq->want_head = true;
-    if (ei_put(n, cqid, true, cq->head)) {
-        return false;
+    head = cq->head;
+    if (ei_put(n, cqid, true, head)) {
+        return true; /* CFS: nothing runs until a reset */
     }
     atomic_thread_fence(memory_order_seq_cst); /* EventIdx store before the shadow load */
-    return cq_room(n, cqid);
+    cq_shadow_head(n, cqid);
+    cq->armed = cq->head == head;
+    return cq->armed;
 }
 
 /* Doorbell Buffer Config: PRP1 the shadow doorbell page, PRP2 the EventIdx
@@ -855,8 +868,9 @@ static void process_sq(struct nvme_dev *n, uint16_t qid)
         if (!nv_ready(n)) {
             return;
         }
-        if (!cq_room(n, sq->cqid) && !cq_want_head(n, sq->cqid)) {
-            sq->stalled = true;
+        if (!cq_room(n, sq->cqid) &&
+            (!dbbuf_used(n, sq->cqid) || cq_arm(n, sq->cqid, true))) {
+            sq->stalled = true; /* resumed by the head doorbell */
             return;
         }
         if (run_one(n, qid)) {
@@ -873,12 +887,32 @@ static bool queue_exists(const struct nvme_dev *n, uint16_t qid, bool is_cq)
     return qid <= n->nq && (is_cq ? n->cq[qid].live : n->sq[qid].live);
 }
 
+/* Park an SQ whose host keeps submitting: stalled, with its CQ armed, so the
+ * head update that consumes the completions outstanding rings and resumes it.
+ * Only when that update must come: completions outstanding and the arm held;
+ * false otherwise (the host is consuming as fast: the caller goes on). */
+static bool sq_park(struct nvme_dev *n, uint16_t qid)
+{
+    struct nv_sq *sq = &n->sq[qid];
+
+    if (!dbbuf_used(n, sq->cqid) || !cq_arm(n, sq->cqid, false)) {
+        return false;
+    }
+    sq->stalled = true;
+    n->st.sq_parked++;
+    vdx_log_ratelimited(&n->rl, VDX_LOG_DEBUG,
+                        "%s: " NV_NAME ": queue %u kept submitting for %u passes: "
+                        "parked until its next completion head update",
+                        n->bdf, qid, NV_SHADOW_PASSES);
+    return true;
+}
+
 /* Run an I/O SQ of a doorbell buffer: process up to the shadow tail, leave
  * EventIdx = that tail so the next submission rings, then look at the shadow
  * again for a submission made before the host saw the new EventIdx (it did
  * not ring). A host still submitting after NV_SHADOW_PASSES passes is parked
- * as if its CQ were full: the head update that consumes the completions just
- * posted rings, and resumes it. */
+ * (sq_park) if it can be, else served on: it only stays here by submitting
+ * and consuming without pause, i.e. by keeping the device busy with work. */
 static void sq_run_shadow(struct nvme_dev *n, uint16_t qid)
 {
     struct nv_sq *sq = &n->sq[qid];
@@ -901,15 +935,7 @@ static void sq_run_shadow(struct nvme_dev *n, uint16_t qid)
         if (!sq_shadow_tail(n, qid) || sq->tail == done) {
             return;
         }
-        if (pass == NV_SHADOW_PASSES) {
-            cq_shadow_head(n, sq->cqid);
-            (void)cq_want_head(n, sq->cqid); /* its head now: the next update rings */
-            sq->stalled = true;
-            n->st.sq_parked++;
-            vdx_log_ratelimited(&n->rl, VDX_LOG_DEBUG,
-                                "%s: " NV_NAME ": queue %u kept submitting for %u passes: "
-                                "parked until its next completion head update",
-                                n->bdf, qid, pass);
+        if (pass >= NV_SHADOW_PASSES && sq_park(n, qid)) {
             return;
         }
     }
@@ -947,7 +973,7 @@ static void cq_head_write(struct nvme_dev *n, uint16_t qid, uint32_t val)
             return;
         }
         cq_shadow_head(n, qid); /* the register value may be older */
-        cq->want_head = false;  /* a stalled SQ asks again */
+        cq->armed = false;      /* the ring it asked for; a stalled SQ arms again */
     } else if (!nvme_cq_head_valid(cq->size, cq->head, cq->tail, val)) {
         doorbell_error(n, NVME_AER_INFO_INVALID_DB_VALUE, qid, val);
         return;

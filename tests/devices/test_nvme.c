@@ -51,10 +51,11 @@
 
 struct fake_host {
     uint8_t *mem;
-    /* Called when the device reads `watch`: a host running concurrently. */
-    void (*on_read)(void *ctx);
-    void *on_read_ctx;
-    uint64_t watch;
+    /* Called before and after each device access to [watch, watch_end): a
+     * host running concurrently. */
+    void (*on_dma)(void *ctx);
+    void *on_dma_ctx;
+    uint64_t watch, watch_end;
     unsigned faults;
     unsigned nirq;
     unsigned irq[MAX_IRQ];
@@ -89,13 +90,18 @@ static int fake_dma_rw(void *ctx, uint64_t bus, void *buf, size_t len, enum vdx_
         fh->faults++;
         return -EFAULT;
     }
+    bool watched = fh->on_dma && bus >= fh->watch && bus < fh->watch_end;
+
+    if (watched) {
+        fh->on_dma(fh->on_dma_ctx);
+    }
     if (dir == VDX_DMA_TO_DEVICE) {
-        if (fh->on_read && bus == fh->watch) {
-            fh->on_read(fh->on_read_ctx);
-        }
         memcpy(buf, fh->mem + (bus - MEM_BUS), len);
     } else {
         memcpy(fh->mem + (bus - MEM_BUS), buf, len);
+    }
+    if (watched) {
+        fh->on_dma(fh->on_dma_ctx);
     }
     return 0;
 }
@@ -1585,11 +1591,40 @@ static struct nvme_sqe dbbuf_config(uint64_t dbs, uint64_t eis)
 static unsigned race_left;
 static struct dbb *race_b;
 static uint64_t race_buf; /* the reads' data page */
+static bool race_polling; /* also consume every completion (shadow head only) */
+static uint16_t *race_cid;
+static unsigned *race_got;
+
+static void race_consume(struct fixture *f)
+{
+    struct tq *q = &f->q[4];
+
+    for (;;) {
+        struct nvme_cpl cpl;
+        bool phase = false;
+
+        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
+                         0);
+        if (phase != q->phase) {
+            break;
+        }
+        assert_int_equal(cpl.cid, (*race_cid)++);
+        q->cq_head = (q->cq_head + 1) % q->cq_size;
+        if (q->cq_head == 0) {
+            q->phase = !q->phase;
+        }
+        (*race_got)++;
+    }
+    race_b->db[9] = q->cq_head;
+}
 
 static void race_submit(void *ctx)
 {
     struct fixture *f = ctx;
 
+    if (race_polling) {
+        race_consume(f);
+    }
     if (race_left == 0) {
         return;
     }
@@ -1607,15 +1642,18 @@ static void race_run(struct fixture *f, struct dbb *b, uint64_t buf, uint16_t *c
     *got = 0;
     race_b = b;
     race_buf = buf;
-    f->fh.watch = bus_of(f, b->db) + 8 * 4;
-    f->fh.on_read = race_submit;
-    f->fh.on_read_ctx = f;
+    race_cid = cid;
+    race_got = got;
+    f->fh.watch = bus_of(f, b->db) + 8 * 4; /* SQ 4's shadow tail */
+    f->fh.watch_end = f->fh.watch + 4;
+    f->fh.on_dma = race_submit;
+    f->fh.on_dma_ctx = f;
     sq_put(f, 4, rw(NVME_IO_READ, 0, 1, buf, 0));
     dbb_update(f, b, 4, false, f->q[4].sq_tail);
     for (unsigned spins = 0; spins < 1000 && (race_left || *cid != f->next_cid); spins++) {
         *got += dbb_reap(f, b, 4, cid);
     }
-    f->fh.on_read = NULL;
+    f->fh.on_dma = NULL;
 }
 
 /* Doorbell Buffer Config: bad pages refused; existing and new queues get
@@ -1736,6 +1774,17 @@ static void test_dbbuf(void **state)
     assert_int_equal(got, 151);
     assert_true(counter(f, "sq_parked") >= 1);
     assert_int_equal(race_left, 0);
+    /* A host that also consumes every completion as it goes (polling, the
+     * shadow head only): nothing is outstanding when the device would park,
+     * so no head update would ever resume it; it serves on instead. */
+    uint64_t parked = counter(f, "sq_parked");
+    race_left = 150;
+    race_polling = true;
+    race_run(f, &b, bus_of(f, data), &cid, &got);
+    race_polling = false;
+    assert_int_equal(got, 151);
+    assert_int_equal(race_left, 0);
+    assert_int_equal(counter(f, "sq_parked"), parked);
 
     /* A controller reset forgets the buffer: registers count again. */
     f->next_page = (size_t)((uint8_t *)b.ei - f->fh.mem) + PG;
@@ -1744,6 +1793,271 @@ static void test_dbbuf(void **state)
     memset(b.db, 0xff, PG);
     assert_int_equal(io_st(f, 1, rw(NVME_IO_READ, 0, 1, bus_of(f, data), 0)), 0);
     assert_true(counter(f, "dbbuf_configs") == 1);
+}
+
+/* A host running alongside the device, as a guest's vCPUs do: at every
+ * device access to the shadow or EventIdx page it may submit (store the
+ * shadow tail), load the EventIdx of an earlier store and decide to ring,
+ * or consume completions (store the shadow head) — Linux's store, barrier,
+ * load as two separate steps, so the device can act in between. Register
+ * writes it owes are made once the device returns, with the value decided
+ * (maybe older than the shadow by then). Every interleaving at these points
+ * must complete every command: a lost wake-up leaves commands outstanding. */
+#define CH_MAX_SQ 2
+
+struct chost {
+    struct fixture *f;
+    struct dbb *b;
+    uint64_t seed;
+    uint16_t cqid;
+    unsigned nsq;
+    uint16_t sqid[CH_MAX_SQ];
+    unsigned left, done, out[CH_MAX_SQ];
+    bool sq_check[CH_MAX_SQ], cq_check; /* shadow stored, EventIdx not loaded */
+    uint16_t sq_old[CH_MAX_SQ], cq_old;
+    bool ring_sq[CH_MAX_SQ], ring_cq; /* a register write owed */
+    uint32_t ring_sq_val[CH_MAX_SQ], ring_cq_val;
+    unsigned hook_steps; /* at most, per device access */
+    uint64_t buf;
+    bool in_device;
+};
+
+static void ch_sq_decide(struct chost *h, unsigned i)
+{
+    unsigned slot = 2u * h->sqid[i];
+    uint16_t now = (uint16_t)h->b->db[slot];
+
+    if (h->sq_check[i] && need_event((uint16_t)h->b->ei[slot], now, h->sq_old[i])) {
+        h->ring_sq[i] = true;
+        h->ring_sq_val[i] = now;
+    }
+    h->sq_check[i] = false;
+}
+
+static void ch_cq_decide(struct chost *h)
+{
+    unsigned slot = 2u * h->cqid + 1u;
+    uint16_t now = (uint16_t)h->b->db[slot];
+
+    if (h->cq_check && need_event((uint16_t)h->b->ei[slot], now, h->cq_old)) {
+        h->ring_cq = true;
+        h->ring_cq_val = now;
+    }
+    h->cq_check = false;
+}
+
+static void ch_submit(struct chost *h, unsigned i)
+{
+    struct fixture *f = h->f;
+    uint16_t q = h->sqid[i];
+    unsigned k = 1 + (unsigned)(xorshift(&h->seed) % 3);
+
+    ch_sq_decide(h, i); /* one store-load per update, as Linux */
+    while (k-- && h->left && h->out[i] < f->q[q].sq_size - 1) {
+        sq_put(f, q, rw(NVME_IO_READ, h->left, 1, h->buf, 0));
+        h->left--;
+        h->out[i]++;
+    }
+    h->sq_old[i] = (uint16_t)h->b->db[2u * q];
+    h->b->db[2u * q] = f->q[q].sq_tail;
+    h->sq_check[i] = true;
+    if (xorshift(&h->seed) % 2) {
+        ch_sq_decide(h, i); /* at once, as Linux mostly is */
+    }
+}
+
+static void ch_consume(struct chost *h)
+{
+    struct tq *q = &h->f->q[h->cqid];
+    unsigned got = 0;
+
+    for (;;) {
+        struct nvme_cpl cpl;
+        bool phase = false;
+        unsigned i = 0;
+
+        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
+                         0);
+        if (phase != q->phase) {
+            break;
+        }
+        assert_int_equal(status_of(cpl), 0);
+        while (i < h->nsq && h->sqid[i] != cpl.sqid) {
+            i++;
+        }
+        assert_true(i < h->nsq);
+        assert_true(h->out[i] > 0);
+        h->out[i]--;
+        h->done++;
+        q->cq_head = (q->cq_head + 1) % q->cq_size;
+        if (q->cq_head == 0) {
+            q->phase = !q->phase;
+        }
+        got++;
+    }
+    if (got) {
+        ch_cq_decide(h);
+        h->cq_old = (uint16_t)h->b->db[2u * h->cqid + 1u];
+        h->b->db[2u * h->cqid + 1u] = q->cq_head;
+        h->cq_check = true;
+        if (xorshift(&h->seed) % 2) {
+            ch_cq_decide(h);
+        }
+    }
+}
+
+static void ch_ring(struct chost *h)
+{
+    for (unsigned i = 0; i < h->nsq; i++) {
+        if (h->ring_sq[i]) {
+            h->ring_sq[i] = false;
+            wr(h->f, NVME_SQ_TAIL_DB(h->sqid[i], NVME_SIM_DSTRD), 4, h->ring_sq_val[i]);
+        }
+    }
+    if (h->ring_cq) {
+        h->ring_cq = false;
+        wr(h->f, NVME_CQ_HEAD_DB(h->cqid, NVME_SIM_DSTRD), 4, h->ring_cq_val);
+    }
+}
+
+static void ch_step(struct chost *h)
+{
+    unsigned i = (unsigned)(xorshift(&h->seed) % h->nsq);
+
+    switch (xorshift(&h->seed) % 6) {
+    case 0:
+    case 1:
+        ch_submit(h, i);
+        break;
+    case 2:
+        ch_sq_decide(h, i);
+        break;
+    case 3:
+        ch_consume(h);
+        break;
+    case 4:
+        ch_cq_decide(h);
+        break;
+    default:
+        if (!h->in_device) {
+            ch_ring(h);
+        }
+    }
+}
+
+static void ch_on_dma(void *ctx)
+{
+    struct chost *h = ctx;
+    unsigned n = (unsigned)(xorshift(&h->seed) % (h->hook_steps + 1));
+
+    if (h->in_device) {
+        return; /* no re-entry from our own steps */
+    }
+    h->in_device = true;
+    while (n--) {
+        ch_step(h);
+    }
+    h->in_device = false;
+}
+
+/* `total` reads through SQs `sqid[0..nsq)` on CQ `cqid`; every one completes. */
+static void ch_run(struct fixture *f, struct dbb *b, uint64_t seed, uint16_t cqid,
+                   const uint16_t *sqid, unsigned nsq, unsigned total, unsigned hook_steps)
+{
+    struct chost h = {
+        .f = f, .b = b, .seed = seed, .cqid = cqid, .nsq = nsq, .left = total};
+    unsigned long steps = 0;
+
+    h.hook_steps = hook_steps;
+    h.buf = bus_of(f, page_alloc(f, 1));
+    memcpy(h.sqid, sqid, nsq * sizeof(*sqid));
+    f->fh.watch = bus_of(f, b->db);
+    f->fh.watch_end = bus_of(f, b->ei) + PG; /* db and ei are neighbours */
+    assert_true(f->fh.watch_end - f->fh.watch == 2 * PG);
+    f->fh.on_dma = ch_on_dma;
+    f->fh.on_dma_ctx = &h;
+    while (h.done < total && steps++ < 400ul * total) {
+        ch_step(&h);
+    }
+    f->fh.on_dma = NULL;
+    if (h.done != total) {
+        print_message("  CQ %u: shadow head %u, EventIdx %u, host head %u; SQ %u: shadow "
+                      "tail %u, EventIdx %u, host tail %u, outstanding %u; loads owed sq "
+                      "%d cq %d, rings owed sq %d cq %d\n",
+                      cqid, b->db[2 * cqid + 1], b->ei[2 * cqid + 1], f->q[cqid].cq_head,
+                      sqid[0], b->db[2 * sqid[0]], b->ei[2 * sqid[0]],
+                      f->q[sqid[0]].sq_tail, h.out[0], h.sq_check[0], h.cq_check,
+                      h.ring_sq[0], h.ring_cq);
+        fail_msg("seed %llu: %u of %u completed, %u left to submit (lost wake-up)",
+                 (unsigned long long)seed, h.done, total, h.left);
+    }
+    assert_int_equal(csts(f), NVME_CSTS_RDY);
+}
+
+static void ch_queue(struct fixture *f, uint16_t qid, uint16_t cqid, uint32_t size,
+                     bool is_cq, bool ien)
+{
+    struct tq *q = &f->q[qid];
+
+    if (is_cq) {
+        q->cq = page_alloc(f, (size * 16 + PG - 1) / PG);
+        q->cq_size = size;
+        q->cq_head = 0;
+        q->phase = true;
+        admin_ok(f,
+                 create_cq(qid, size, bus_of(f, q->cq),
+                           NVME_QUEUE_PC | (ien ? NVME_CQ_IEN : 0), qid),
+                 NULL);
+    } else {
+        q->sq = page_alloc(f, (size * 64 + PG - 1) / PG);
+        q->sq_size = size;
+        q->sq_tail = 0;
+        admin_ok(f, create_sq(qid, size, bus_of(f, q->sq), cqid), NULL);
+    }
+}
+
+/* The doorbell buffer against a concurrent host, over many interleavings:
+ * Linux's shape (one SQ, CQ as deep), a CQ too small (stalls and arms), two
+ * SQs sharing a polled CQ, and a host busy enough to be parked. */
+static void test_dbbuf_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    struct dbb b;
+    const uint16_t one[] = {1}, two[] = {2}, shared[] = {3, 4};
+    size_t base;
+
+    bring_up(f);
+    b.db = page_alloc(f, 1);
+    b.ei = page_alloc(f, 1);
+    b.rings = 0;
+    admin_ok(f, dbbuf_config(bus_of(f, b.db), bus_of(f, b.ei)), NULL);
+    admin_ok(f, delete_q(NVME_ADM_DELETE_SQ, 2), NULL);
+    admin_ok(f, delete_q(NVME_ADM_DELETE_CQ, 2), NULL);
+    ch_queue(f, 2, 2, 8, true, true);    /* CQ 2: 8 entries */
+    ch_queue(f, 2, 2, 64, false, false); /* SQ 2: 64 */
+    ch_queue(f, 3, 3, 8, true, false);   /* CQ 3: 8 entries, polled */
+    ch_queue(f, 3, 3, 32, false, false);
+    ch_queue(f, 4, 3, 32, false, false); /* SQ 4 on CQ 3 too */
+    base = f->next_page;
+    const char *env = getenv("NVME_CH_SEEDS");
+    const uint64_t seeds = env ? strtoull(env, NULL, 0) : 200;
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        f->next_page = base;
+        ch_run(f, &b, seed, 1, one, 1, 2000, 1 + seed % 4);
+        ch_run(f, &b, seed * 7919, 2, two, 1, 2000, 1 + seed % 4);
+        ch_run(f, &b, seed * 104729, 3, shared, 2, 2000, 1 + seed % 6);
+    }
+    assert_true(counter(f, "doorbell_errors") == 0);
+    /* Busy hosts: many steps at each device access keep the shadow tail
+     * moving for more than 64 looks. */
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        f->next_page = base;
+        ch_run(f, &b, seed, 1, one, 1, 3000, 12);
+        ch_run(f, &b, seed * 31, 3, shared, 2, 3000, 12);
+        ch_run(f, &b, seed * 131, 1, one, 1, 3000, 40);
+    }
+    assert_true(counter(f, "sq_parked") > 0);
+    assert_true(counter(f, "doorbell_errors") == 0);
 }
 
 /* ---- Whole-device fuzz ----------------------------------------------------------------
@@ -2494,6 +2808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disable_mid_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cq_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dbbuf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dbbuf_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),

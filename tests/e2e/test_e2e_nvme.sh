@@ -5,7 +5,9 @@
 # stock nvme driver uses sim:nvme, one backing file throughout.
 #   A  `vfio-dext run` (in-process dext), the guest may reboot. Boot 1: the
 #      driver bound to class 01:08:02; `nvme id-ctrl` and `nvme smart-log`
-#      work; the guest writes BAR0 and STATUS in config space; 4 MiB of random
+#      work; a controller reset (sysfs reset_controller) while reads run, and
+#      reads go on (the driver sets up its shadow doorbells again each time:
+#      dbbuf_configs); the guest writes BAR0 and STATUS in config space; 4 MiB of random
 #      data and its checksum go to the disk; reboot (QEMU resets the device,
 #      the reset reaches the dext). Boot 2 verifies the checksum. run's summary
 #      must show that no STATUS or BAR write reached the device.
@@ -94,6 +96,10 @@ fi
 nvme id-ctrl /dev/nvme0|grep -q "^mn[[:space:]]*: vfio-dext sim:nvme"||exit 11
 nvme smart-log /dev/nvme0|grep -qi "^critical_warning[[:space:]]*: 0"||exit 12
 echo "E2E: id-ctrl and smart-log ok"
+r="of=/dev/null iflag=direct";dd if=$n $r bs=4k count=6000& p=$!
+sleep .5;echo 1 >/sys/class/nvme/nvme0/reset_controller||exit 16
+wait $p&&dd if=$n $r count=256||exit 17
+echo "E2E: reset ok"
 c=$d/config;w="dd of=$c conv=notrunc"
 dd if=$c of=/tmp/b bs=4 skip=4 count=1
 printf "\377\377\377\377"|$w bs=4 seek=4;$w if=/tmp/b bs=4 seek=4
@@ -111,6 +117,11 @@ echo "E2E: boot 1 wrote $s";reboot -f'
     fail "A: run with a reboot did not pass"
 grep -q "E2E: id-ctrl and smart-log ok" "$TMP/a.log" || fail "A: id-ctrl/smart-log"
 ok "A: stock nvme driver on sim:nvme; nvme id-ctrl and smart-log work in the guest"
+grep -q "^E2E: reset ok" "$TMP/a.log" || fail "A: controller reset under I/O"
+dbbuf=$(sed -n 's/^vfio-dext run: device:.* dbbuf_configs=\([0-9]*\).*/\1/p' "$TMP/a.log")
+[[ ${dbbuf:-0} -ge 3 ]] ||
+    fail "A: the driver did not set up shadow doorbells at each start (dbbuf_configs=${dbbuf:-?})"
+ok "A: a controller reset during I/O: reads resume; shadow doorbells set up again (dbbuf_configs=$dbbuf)"
 [[ $(grep -c "E2E-GUEST: init on" "$TMP/a.log") -eq 2 ]] || fail "A: the guest did not boot twice"
 SUM=$(sed -n 's/^E2E: boot 1 wrote \([0-9a-f]\{32\}\).*/\1/p' "$TMP/a.log")
 [[ -n $SUM ]] || fail "A: no checksum written"
