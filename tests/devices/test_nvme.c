@@ -289,7 +289,8 @@ static void sq_ring(struct fixture *f, unsigned qid)
 }
 
 /* Take the next completion of CQ `qid` if there is one (and ring its head). */
-static bool cq_reap(struct fixture *f, unsigned qid, struct nvme_cpl *cpl)
+/* Take the next completion of CQ `qid` if there is one, without ringing. */
+static bool cq_take(struct fixture *f, unsigned qid, struct nvme_cpl *cpl)
 {
     struct tq *q = &f->q[qid];
     bool phase = false;
@@ -302,7 +303,15 @@ static bool cq_reap(struct fixture *f, unsigned qid, struct nvme_cpl *cpl)
     if (q->cq_head == 0) {
         q->phase = !q->phase;
     }
-    wr(f, NVME_CQ_HEAD_DB(qid, NVME_SIM_DSTRD), 4, q->cq_head);
+    return true;
+}
+
+static bool cq_reap(struct fixture *f, unsigned qid, struct nvme_cpl *cpl)
+{
+    if (!cq_take(f, qid, cpl)) {
+        return false;
+    }
+    wr(f, NVME_CQ_HEAD_DB(qid, NVME_SIM_DSTRD), 4, f->q[qid].cq_head);
     return true;
 }
 
@@ -1551,28 +1560,16 @@ static void dbb_update(struct fixture *f, struct dbb *b, unsigned qid, bool is_c
  * the head once, as an interrupt handler does. Returns the count. */
 static unsigned dbb_reap(struct fixture *f, struct dbb *b, unsigned qid, uint16_t *cid)
 {
-    struct tq *q = &f->q[qid];
+    struct nvme_cpl cpl;
     unsigned got = 0;
 
-    for (;;) {
-        struct nvme_cpl cpl;
-        bool phase = false;
-
-        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
-                         0);
-        if (phase != q->phase) {
-            break;
-        }
+    while (cq_take(f, qid, &cpl)) {
         assert_int_equal(status_of(cpl), 0);
         assert_int_equal(cpl.cid, (*cid)++);
-        q->cq_head = (q->cq_head + 1) % q->cq_size;
-        if (q->cq_head == 0) {
-            q->phase = !q->phase;
-        }
         got++;
     }
     if (got) {
-        dbb_update(f, b, qid, true, q->cq_head);
+        dbb_update(f, b, qid, true, f->q[qid].cq_head);
     }
     return got;
 }
@@ -1597,25 +1594,13 @@ static unsigned *race_got;
 
 static void race_consume(struct fixture *f)
 {
-    struct tq *q = &f->q[4];
+    struct nvme_cpl cpl;
 
-    for (;;) {
-        struct nvme_cpl cpl;
-        bool phase = false;
-
-        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
-                         0);
-        if (phase != q->phase) {
-            break;
-        }
+    while (cq_take(f, 4, &cpl)) {
         assert_int_equal(cpl.cid, (*race_cid)++);
-        q->cq_head = (q->cq_head + 1) % q->cq_size;
-        if (q->cq_head == 0) {
-            q->phase = !q->phase;
-        }
         (*race_got)++;
     }
-    race_b->db[9] = q->cq_head;
+    race_b->db[9] = f->q[4].cq_head;
 }
 
 static void race_submit(void *ctx)
@@ -1868,19 +1853,12 @@ static void ch_submit(struct chost *h, unsigned i)
 
 static void ch_consume(struct chost *h)
 {
-    struct tq *q = &h->f->q[h->cqid];
+    struct nvme_cpl cpl;
     unsigned got = 0;
 
-    for (;;) {
-        struct nvme_cpl cpl;
-        bool phase = false;
+    while (cq_take(h->f, h->cqid, &cpl)) {
         unsigned i = 0;
 
-        assert_int_equal(nvme_cpl_decode(q->cq + (size_t)q->cq_head * 16, 16, &cpl, &phase),
-                         0);
-        if (phase != q->phase) {
-            break;
-        }
         assert_int_equal(status_of(cpl), 0);
         while (i < h->nsq && h->sqid[i] != cpl.sqid) {
             i++;
@@ -1889,16 +1867,12 @@ static void ch_consume(struct chost *h)
         assert_true(h->out[i] > 0);
         h->out[i]--;
         h->done++;
-        q->cq_head = (q->cq_head + 1) % q->cq_size;
-        if (q->cq_head == 0) {
-            q->phase = !q->phase;
-        }
         got++;
     }
     if (got) {
         ch_cq_decide(h);
         h->cq_old = (uint16_t)h->b->db[2u * h->cqid + 1u];
-        h->b->db[2u * h->cqid + 1u] = q->cq_head;
+        h->b->db[2u * h->cqid + 1u] = h->f->q[h->cqid].cq_head;
         h->cq_check = true;
         if (xorshift(&h->seed) % 2) {
             ch_cq_decide(h);
