@@ -19,8 +19,9 @@
  * every submission (EventIdx = the tail it processed, then a second look at
  * the shadow closes the race with a host that saw the old EventIdx) and for
  * no completion (EventIdx = the CQ tail; the head is read from the shadow
- * when the CQ looks full). Each trapped register write costs a socket round
- * trip over vfio-user, so this halves the doorbell messages per I/O.
+ * when the CQ looks full; an SQ stalled on a full CQ arms it, see cq_arm()).
+ * Each trapped register write is a vfio-user socket message; under Linux's
+ * driver this takes them from 1.73 to about 0.8 per I/O.
  *
  * Data path: the PRPs of a command are mapped to segments and bus-contiguous
  * neighbours merged, so one host->dma_rw moves each contiguous run. Reads
