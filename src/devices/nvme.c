@@ -40,6 +40,7 @@
 #include "devices/nvme.h"
 #include "devices/simpci.h"
 
+#include "common/le.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -313,14 +314,13 @@ static bool dbbuf_used(const struct nvme_dev *n, uint16_t qid)
 static int dbbuf_rw(struct nvme_dev *n, uint64_t page, uint16_t qid, bool is_cq,
                     uint32_t *val, enum vdx_dma_dir dir)
 {
-    uint8_t b[4] = {(uint8_t)*val, (uint8_t)(*val >> 8), (uint8_t)(*val >> 16),
-                    (uint8_t)(*val >> 24)};
+    uint8_t b[4];
 
+    put_le32(b, *val);
     if (dma(n, page + NV_DBBUF_SLOT(qid, is_cq), b, sizeof(b), dir)) {
         return -EFAULT;
     }
-    *val =
-        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *val = get_le32(b);
     return 0;
 }
 
@@ -530,20 +530,9 @@ static void cq_shadow_head(struct nvme_dev *n, uint16_t cqid)
     cq->head = v;
 }
 
-/* Room for one more entry? The host of a doorbell buffer moves the head in
- * its shadow only, so look there before calling the queue full. */
-static bool cq_room(struct nvme_dev *n, uint16_t cqid)
-{
-    struct nv_cq *cq = &n->cq[cqid];
-
-    if (cq_full(cq) && dbbuf_used(n, cqid) && nv_ready(n)) {
-        cq_shadow_head(n, cqid);
-    }
-    return !cq_full(cq);
-}
-
 /* Make the host's next head update of a doorbell-buffer CQ ring, for an SQ
- * that waits on it: when the CQ is full (`full`) or at least holds entries
+ * that waits on it. The host moves the head in its shadow only, so read it
+ * there first; then, when the CQ is full (`full`) or at least holds entries
  * the host has not consumed (else no head update is bound to come), set
  * EventIdx = the head just read from the shadow, then look again. If the head
  * did not move, the host's next update sees that EventIdx (its shadow store
@@ -571,6 +560,23 @@ static bool cq_arm(struct nvme_dev *n, uint16_t cqid, bool full)
     return cq->armed;
 }
 
+/* Put a queue's value in both pages: at configuration its current tail or
+ * head; at creation 0, whatever an earlier queue left there. */
+static uint16_t dbbuf_slots_put(struct nvme_dev *n, uint16_t qid, bool is_cq, uint32_t val)
+{
+    uint32_t ei = val;
+
+    if (!dbbuf_used(n, qid)) {
+        return NVME_SC_SUCCESS;
+    }
+    if (dbbuf_rw(n, n->dbbuf.dbs, qid, is_cq, &val, VDX_DMA_FROM_DEVICE) ||
+        dbbuf_rw(n, n->dbbuf.eis, qid, is_cq, &ei, VDX_DMA_FROM_DEVICE)) {
+        n->st.dma_errors++;
+        return NVME_SC_DATA_XFER_ERROR;
+    }
+    return NVME_SC_SUCCESS;
+}
+
 /* Doorbell Buffer Config: PRP1 the shadow doorbell page, PRP2 the EventIdx
  * page, each page aligned (Base §5.8). Queues that exist already get their
  * current values in both pages; replaces an earlier configuration. */
@@ -594,36 +600,15 @@ static uint16_t adm_dbbuf_config(struct nvme_dev *n, const struct nvme_cmd *c,
     n->dbbuf.on = true;
     n->st.dbbuf_configs++;
     for (uint16_t q = 1; q <= n->nq; q++) {
-        uint32_t tail = n->sq[q].tail, head = n->cq[q].head;
-        bool bad = (n->sq[q].live &&
-                    (dbbuf_rw(n, n->dbbuf.dbs, q, false, &tail, VDX_DMA_FROM_DEVICE) ||
-                     ei_put(n, q, false, tail))) ||
-                   (n->cq[q].live &&
-                    (dbbuf_rw(n, n->dbbuf.dbs, q, true, &head, VDX_DMA_FROM_DEVICE) ||
-                     ei_put(n, q, true, head)));
+        uint16_t st = n->sq[q].live ? dbbuf_slots_put(n, q, false, n->sq[q].tail) : 0;
 
-        if (bad) {
-            n->dbbuf.on = false; /* pages readable, not writable */
-            n->st.dma_errors++;
-            return NVME_SC_DATA_XFER_ERROR;
+        if (!st && n->cq[q].live) {
+            st = dbbuf_slots_put(n, q, true, n->cq[q].head);
         }
-    }
-    return NVME_SC_SUCCESS;
-}
-
-/* A queue created with a doorbell buffer starts at 0 in both pages, whatever
- * an earlier queue left there. */
-static uint16_t dbbuf_queue_init(struct nvme_dev *n, uint16_t qid, bool is_cq)
-{
-    uint32_t zero = 0;
-
-    if (!dbbuf_used(n, qid)) {
-        return NVME_SC_SUCCESS;
-    }
-    if (dbbuf_rw(n, n->dbbuf.dbs, qid, is_cq, &zero, VDX_DMA_FROM_DEVICE) ||
-        dbbuf_rw(n, n->dbbuf.eis, qid, is_cq, &zero, VDX_DMA_FROM_DEVICE)) {
-        n->st.dma_errors++;
-        return NVME_SC_DATA_XFER_ERROR;
+        if (st) {
+            n->dbbuf.on = false; /* pages readable, not writable */
+            return st;
+        }
     }
     return NVME_SC_SUCCESS;
 }
@@ -869,7 +854,7 @@ static void process_sq(struct nvme_dev *n, uint16_t qid)
         if (!nv_ready(n)) {
             return;
         }
-        if (!cq_room(n, sq->cqid) &&
+        if (cq_full(&n->cq[sq->cqid]) &&
             (!dbbuf_used(n, sq->cqid) || cq_arm(n, sq->cqid, true))) {
             sq->stalled = true; /* resumed by the head doorbell */
             return;
@@ -1164,7 +1149,7 @@ static uint16_t adm_create_cq(struct nvme_dev *n, const struct nvme_cmd *c, uint
     if (n->cq[q.qid].live) {
         return NVME_SC_INVALID_QID;
     }
-    st = dbbuf_queue_init(n, q.qid, true);
+    st = dbbuf_slots_put(n, q.qid, true, 0);
     if (st) {
         return st;
     }
@@ -1195,7 +1180,7 @@ static uint16_t adm_create_sq(struct nvme_dev *n, const struct nvme_cmd *c, uint
     if (!queue_exists(n, q.cqid, true)) {
         return NVME_SC_CQ_INVALID;
     }
-    st = dbbuf_queue_init(n, q.qid, false);
+    st = dbbuf_slots_put(n, q.qid, false, 0);
     if (st) {
         return st;
     }
