@@ -161,10 +161,10 @@ for b in $(seq 1 "$BOOTS"); do
         read -r l2 _ </proc/loadavg
         read -r cs cq <"$W/cpu.$dev.$b" || { cs=0; cq=0; }
         # foreign = host busy minus this boot's processes, in % of one core
-        awk -v d=$dev -v b=$b -v w="$(echo "$t1 - $t0" | bc)" -v cs=$cs -v cq=$cq -v hz=$HZ -v n=$NCPU \
+        awk -v d=$dev -v b=$b -v t0=$t0 -v t1=$t1 -v cs=$cs -v cq=$cq -v hz=$HZ -v n=$NCPU \
             -v hb=$((hb1 - hb0)) -v ht=$((ht1 - ht0)) -v l1=$l1 -v l2=$l2 'BEGIN {
             f = ht > 0 ? 100 * (hb - cs - cq) / (ht / n) : 0; if (f < 0) f = 0
-            printf "host %s %s %.1f %.2f %.2f %.1f %s %s\n", d, b, w, cs / hz, cq / hz, f, l1, l2 }' >>"$W/results"
+            printf "host %s %s %.1f %.2f %.2f %.1f %s %s\n", d, b, t1 - t0, cs / hz, cq / hz, f, l1, l2 }' >>"$W/results"
         n=$(grep -c '^BENCH ' "$out" || true)
         if [[ $n -ne 4 ]]; then
             echo "run-guest-bench: $dev boot $b produced $n of 4 results; its log:" >&2
