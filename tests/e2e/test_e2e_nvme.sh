@@ -7,8 +7,8 @@
 #      driver bound to class 01:08:02; `nvme id-ctrl` and `nvme smart-log`
 #      work; a controller reset (sysfs reset_controller) while reads run, and
 #      reads go on (the driver sets up its shadow doorbells again each time:
-#      dbbuf_configs); the guest writes BAR0 and STATUS in config space; 4 MiB of random
-#      data and its checksum go to the disk; reboot (QEMU resets the device,
+#      dbbuf_configs); the guest writes BAR0 and STATUS in config space; 4 MiB
+#      of random data and its checksum go to the disk; reboot (QEMU resets the device,
 #      the reset reaches the dext). Boot 2 verifies the checksum. run's summary
 #      must show that no STATUS or BAR write reached the device.
 #   B  a `vfio-dext dext` daemon and `vfio-dext serve`; QEMU is SIGKILLed
@@ -163,7 +163,7 @@ qemu_boot() { # qemu_boot NAME CMD: QEMU on the serve socket, in the background
 qemu_boot b "$FIND"'
 echo "E2E: io started"
 while :; do dd if=/dev/urandom of=/dev/nvme0n1 bs=256k seek=64 count=32 oflag=direct 2>/dev/null; done'
-wait_for 120 grep -q "E2E: io started" "$TMP/b-serial.log" ||
+wait_for 120 grep -qs "E2E: io started" "$TMP/b-serial.log" ||
     { kill -KILL "$QPID"; fail "B: the guest did not start its I/O"; }
 sleep 2
 kill -KILL "$QPID"
